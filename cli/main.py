@@ -1,0 +1,18 @@
+"""The ``campaigns`` console script: the local stack, its parts, and commands for people."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="campaigns",
+    help="Durable social reward campaigns on Temporal.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def main() -> None:
+    """Durable social reward campaigns on Temporal."""

@@ -1,0 +1,91 @@
+"""Settings, read from the environment (prefix ``CAMPAIGNS_``) and an optional ``.env``.
+
+Read at the edge only (``get_settings()`` in a command, the worker or the API's lifespan),
+never at import time.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+ENV_PREFIX = "CAMPAIGNS_"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///.campaigns/campaigns.db"
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=0, ge=0, le=200)
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
+    task_queue: str = "campaigns"
+
+    x_base_url: str = "http://127.0.0.1:8001"
+    x_bearer_token: SecretStr | None = None
+    ledger_base_url: str = "http://127.0.0.1:8001/ledger"
+    ledger_api_key: SecretStr | None = None
+
+    operator_api_key: SecretStr | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    sandbox_host: str = "127.0.0.1"
+    sandbox_port: int = Field(default=8001, ge=1, le=65535)
+
+    # Used by the CLI's client commands (list, show, publish, ...).
+    api_url: str = "http://127.0.0.1:8000"
+    api_key: SecretStr | None = None
+
+    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    state_dir: Path = Path(".campaigns")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_parses(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as error:
+            raise ValueError(f"not a database URL: {value!r}") from error
+        if url.get_backend_name() not in {"sqlite", "postgresql"}:
+            raise ValueError(f"only sqlite and postgresql are supported, got {url.drivername!r}")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
+class SettingsError(Exception):
+    """Settings that do not validate, explained in one line per setting."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        field = str(item["loc"][0]).upper() if item["loc"] else "?"
+        parts.append(f"{ENV_PREFIX}{field}: {item['msg']}")
+    return "; ".join(parts)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from None

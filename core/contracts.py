@@ -1,0 +1,138 @@
+"""The Temporal contract: names, statuses and the dataclasses that cross the boundary.
+
+Names here are part of the public contract (DESIGN.md): scripts send these signals with
+``temporal workflow signal --name pause`` and read the ``status`` query.
+Plain dataclasses only: this module is imported by workflow code and must stay deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+WORKFLOW_ID_PREFIX = "campaign-"
+
+SIGNAL_PAUSE = "pause"
+SIGNAL_RESUME = "resume"
+SIGNAL_CANCEL = "cancel"
+UPDATE_EXTEND = "extend"
+UPDATE_TOP_UP = "top_up"
+QUERY_STATUS = "status"
+
+SEARCH_ATTRIBUTE_STATUS = "CampaignStatus"
+SEARCH_ATTRIBUTE_TYPE = "CampaignType"
+SEARCH_ATTRIBUTE_OWNER = "CampaignOwner"
+SEARCH_ATTRIBUTE_NAMES = (SEARCH_ATTRIBUTE_STATUS, SEARCH_ATTRIBUTE_TYPE, SEARCH_ATTRIBUTE_OWNER)
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    PUBLISHING = "publishing"
+    RUNNING = "running"
+    PAUSED = "paused"
+    CLOSING = "closing"
+    DISTRIBUTING = "distributing"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {CampaignStatus.CLOSED, CampaignStatus.CANCELLED, CampaignStatus.FAILED}
+)
+
+
+def workflow_id_for(campaign_id: str) -> str:
+    return f"{WORKFLOW_ID_PREFIX}{campaign_id}"
+
+
+# --- messages ---------------------------------------------------------------------------
+
+
+@dataclass
+class ExtendRequest:
+    closes_at: datetime
+
+
+@dataclass
+class ExtendResult:
+    closes_at: datetime
+
+
+@dataclass
+class TopUpRequest:
+    amount: int
+
+
+@dataclass
+class TopUpResult:
+    budget: int
+
+
+# --- the status document (query ``status``, ``GET /status``, ``WS /live``) ---------------
+
+
+@dataclass
+class PostsStatus:
+    first: str | None = None
+    second: str | None = None
+
+
+@dataclass
+class EscrowStatus:
+    id: str | None = None
+    locked: int = 0
+
+
+@dataclass
+class EngagementStatus:
+    likes: int = 0
+    reposts: int = 0
+    replies: int = 0
+    quotes: int = 0
+    unique_engagers: int = 0
+    polls: int = 0
+    last_polled_at: datetime | None = None
+
+
+@dataclass
+class RewardsStatus:
+    earned: int = 0
+    recipients: int = 0
+    paid: int = 0
+    failed: int = 0
+    pending: int = 0
+    ineligible: int = 0
+    paid_amount: int = 0
+
+
+@dataclass
+class BudgetStatus:
+    total: int = 0
+    spent: int = 0
+    refunded: int = 0
+    remaining: int = 0
+
+
+@dataclass
+class StatusDocument:
+    campaign_id: str
+    workflow_id: str
+    status: str
+    paused: bool = False
+    published_at: datetime | None = None
+    closes_at: datetime | None = None
+    closed_at: datetime | None = None
+    posts: PostsStatus = field(default_factory=PostsStatus)
+    escrow: EscrowStatus = field(default_factory=EscrowStatus)
+    engagement: EngagementStatus = field(default_factory=EngagementStatus)
+    rewards: RewardsStatus = field(default_factory=RewardsStatus)
+    budget: BudgetStatus = field(default_factory=BudgetStatus)
+    failure: str | None = None
+    updated_at: datetime | None = None
