@@ -136,3 +136,55 @@ class StatusDocument:
     budget: BudgetStatus = field(default_factory=BudgetStatus)
     failure: str | None = None
     updated_at: datetime | None = None
+
+
+# --- between the campaign workflow and its reward table / distribution --------------------
+
+DISTRIBUTION_WORKFLOW_ID_SUFFIX = "-distribution"
+SIGNAL_DISTRIBUTION_PROGRESS = "distribution_progress"
+
+
+def distribution_workflow_id_for(campaign_id: str) -> str:
+    return f"{workflow_id_for(campaign_id)}{DISTRIBUTION_WORKFLOW_ID_SUFFIX}"
+
+
+@dataclass
+class RewardTableRequest:
+    """Build (idempotently) the campaign's payout rows from its recorded engagements."""
+
+    campaign_id: str
+
+
+@dataclass
+class RewardTableResult:
+    earned: int  # sum of the amounts in the payout rows
+    recipients: int  # payout rows (one per eligible recipient)
+    ineligible: int  # distinct engagers who would have earned but have no wallet
+
+
+@dataclass
+class DistributionInput:
+    """Input of the distribution child workflow; ``after_seq`` carries progress across
+    continue-as-new (payout rows with ``seq`` at or below it are settled)."""
+
+    campaign_id: str
+    escrow_id: str
+    parent_workflow_id: str
+    batch_size: int = 500
+    after_seq: int = 0
+
+
+@dataclass
+class DistributionProgress:
+    """Counts derived from the payout rows, sent to the parent after every batch."""
+
+    recipients: int = 0
+    paid: int = 0
+    failed: int = 0
+    pending: int = 0
+    paid_amount: int = 0
+
+
+@dataclass
+class DistributionResult:
+    progress: DistributionProgress
