@@ -52,6 +52,15 @@ def workflow_id_for(campaign_id: str) -> str:
     return f"{WORKFLOW_ID_PREFIX}{campaign_id}"
 
 
+@dataclass
+class CampaignWorkflowInput:
+    """Start input of ``CampaignWorkflow``. The workflow loads the definition by ID; fields
+    with defaults carry state across continue-as-new (added by the workflow, never by callers)."""
+
+    campaign_id: str
+    start_at: datetime | None = None
+
+
 # --- messages ---------------------------------------------------------------------------
 
 
@@ -153,6 +162,7 @@ class RewardTableRequest:
     """Build (idempotently) the campaign's payout rows from its recorded engagements."""
 
     campaign_id: str
+    budget: int  # what is locked in escrow now (top-ups included)
 
 
 @dataclass

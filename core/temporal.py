@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from core.contracts import SEARCH_ATTRIBUTE_OWNER, SEARCH_ATTRIBUTE_STATUS, SEARCH_ATTRIBUTE_TYPE
+from core.contracts import (
+    SEARCH_ATTRIBUTE_OWNER,
+    SEARCH_ATTRIBUTE_STATUS,
+    SEARCH_ATTRIBUTE_TYPE,
+    CampaignStatus,
+    CampaignWorkflowInput,
+    workflow_id_for,
+)
 
 CAMPAIGN_STATUS = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_STATUS)
 CAMPAIGN_TYPE = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_TYPE)
@@ -18,3 +34,42 @@ DATA_CONVERTER = pydantic_data_converter
 
 async def connect(address: str, namespace: str) -> Client:
     return await Client.connect(address, namespace=namespace, data_converter=DATA_CONVERTER)
+
+
+CAMPAIGN_WORKFLOW_NAME = "CampaignWorkflow"
+
+
+async def start_campaign_workflow(
+    client: Client,
+    *,
+    campaign_id: str,
+    owner_id: str,
+    campaign_type: str,
+    name: str,
+    task_queue: str,
+    start_at: datetime | None = None,
+) -> WorkflowHandle[Any, Any]:
+    """Start (or find) the campaign's workflow: the one way a campaign is published.
+
+    The workflow ID is the campaign's, so a second publish returns the running execution
+    (conflict policy use-existing) and a finished campaign is never run again (reuse policy
+    reject-duplicate raises ``WorkflowAlreadyStartedError``).
+    """
+    scheduled = start_at is not None and start_at > datetime.now(UTC)
+    status = CampaignStatus.SCHEDULED if scheduled else CampaignStatus.PUBLISHING
+    return await client.start_workflow(
+        CAMPAIGN_WORKFLOW_NAME,
+        CampaignWorkflowInput(campaign_id=campaign_id, start_at=start_at),
+        id=workflow_id_for(campaign_id),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(CAMPAIGN_STATUS, status.value),
+                SearchAttributePair(CAMPAIGN_TYPE, campaign_type),
+                SearchAttributePair(CAMPAIGN_OWNER, owner_id),
+            ]
+        ),
+        static_summary=f"{campaign_type} campaign '{name}' ({campaign_id}) by owner {owner_id}",
+    )
