@@ -59,6 +59,11 @@ class CampaignWorkflowInput:
 
     campaign_id: str
     start_at: datetime | None = None
+    # Carried across continue-as-new (only while running, never paused): the status so far,
+    # the last timeline seq used, and how many top-ups were locked (they name their keys).
+    carried_status: StatusDocument | None = None
+    timeline_seq: int = 0
+    top_ups: int = 0
 
 
 # --- messages ---------------------------------------------------------------------------
