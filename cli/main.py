@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from cli import stack
+
 app = typer.Typer(
     name="campaigns",
     help="Durable social reward campaigns on Temporal.",
@@ -16,3 +18,7 @@ app = typer.Typer(
 @app.callback()
 def main() -> None:
     """Durable social reward campaigns on Temporal."""
+
+
+# The local stack and its parts: dev, migrate, sandbox, api, worker (cli/stack.py).
+stack.register(app)

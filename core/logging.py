@@ -20,6 +20,8 @@ from temporalio import activity, workflow
 from core.config import Settings
 
 _TEMPORAL_EXTRAS = ("temporal_workflow", "temporal_activity")
+# Chatty at INFO about their own machinery on every start.
+_QUIET_LOGGERS = ("alembic.runtime.plugins", "httpx", "httpcore")
 # Temporal names the run differently for workflows and activities; one field name reads better.
 _RENAMED_FIELDS = {"workflow_run_id": "run_id"}
 
@@ -88,6 +90,8 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> No
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     # The IDs are rendered as fields; Temporal's default also appends them to the message text.
     workflow.logger.workflow_info_on_message = False
     activity.logger.activity_info_on_message = False

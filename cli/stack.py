@@ -1,0 +1,141 @@
+"""``campaigns migrate|sandbox|api|worker|dev``: the parts of the stack, one command each.
+
+Every command is configured only by ``CAMPAIGNS_*`` settings (core.config). Problems a person
+can fix (a malformed setting, a port in use, a missing binary) end in one line on stderr that
+names the setting or the port, with exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import signal
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+import uvicorn
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from cli.preflight import Endpoint, StackError, ensure_ports_free
+from core.config import Settings, SettingsError, get_settings
+from core.devserver import MissingBinary
+from core.logging import configure_logging, get_logger
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+USAGE_ERROR = 2
+
+
+def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn the errors a person can fix into one line on stderr and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except (SettingsError, MissingBinary, StackError) as error:
+            typer.echo(f"campaigns: {error}", err=True)
+            raise typer.Exit(USAGE_ERROR) from None
+
+    return wrapper
+
+
+def load_settings() -> Settings:
+    settings = get_settings()
+    configure_logging(settings)
+    return settings
+
+
+def safe_url(database_url: str) -> str:
+    return make_url(database_url).render_as_string(hide_password=True)
+
+
+def migrate_database(database_url: str) -> None:
+    from core.migrate import upgrade
+
+    try:
+        upgrade(database_url)
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).strip()
+        first_line = reason.splitlines()[0] if reason else type(error).__name__
+        raise StackError(
+            f"CAMPAIGNS_DATABASE_URL: cannot migrate {safe_url(database_url)}: {first_line}"
+        ) from None
+
+
+@one_line_errors
+def migrate() -> None:
+    """Bring the database at CAMPAIGNS_DATABASE_URL to the latest schema."""
+    settings = load_settings()
+    migrate_database(settings.database_url)
+    typer.echo(f"database {safe_url(settings.database_url)} is at the latest schema")
+
+
+def serve_asgi_factory(factory: str, endpoint: Endpoint, settings: Settings) -> None:
+    ensure_ports_free([endpoint])
+    # log_config=None: uvicorn's loggers propagate to the root handler configure_logging set.
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=endpoint.host,
+        port=endpoint.port,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        ws="websockets-sansio",
+    )
+
+
+@one_line_errors
+def sandbox() -> None:
+    """Serve the sandbox (X API v2 subset, ledger, faults) on CAMPAIGNS_SANDBOX_HOST:PORT."""
+    settings = load_settings()
+    endpoint = Endpoint(settings.sandbox_host, settings.sandbox_port, "CAMPAIGNS_SANDBOX_PORT")
+    serve_asgi_factory("sandbox.app:create_app", endpoint, settings)
+
+
+@one_line_errors
+def api() -> None:
+    """Serve the HTTP API on CAMPAIGNS_API_HOST:PORT (OpenAPI at /docs)."""
+    settings = load_settings()
+    endpoint = Endpoint(settings.api_host, settings.api_port, "CAMPAIGNS_API_PORT")
+    serve_asgi_factory("api.main:create_app", endpoint, settings)
+
+
+async def run_until_signalled(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work``; SIGINT/SIGTERM cancel it, so ``async with Worker`` shuts down gracefully."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        get_logger("campaigns.worker").info("worker stopped")
+
+
+@one_line_errors
+def worker() -> None:
+    """Run a worker on CAMPAIGNS_TASK_QUEUE against CAMPAIGNS_TEMPORAL_ADDRESS."""
+    settings = load_settings()
+    # Imported here: the worker pulls in every workflow and activity, which other commands
+    # do not need.
+    from worker import run_worker  # type: ignore[import-not-found,unused-ignore]
+
+    asyncio.run(run_until_signalled(run_worker(settings)))
+
+
+@one_line_errors
+def dev() -> None:
+    """The whole local stack on loopback: Temporal dev server (with Web UI), sandbox, worker,
+    API, SQLite. State is kept in CAMPAIGNS_STATE_DIR; Ctrl-C stops everything."""
+    from cli.devstack import run_dev_stack
+
+    raise typer.Exit(run_dev_stack(load_settings()))
+
+
+def register(app: typer.Typer) -> None:
+    for command in (dev, migrate, sandbox, api, worker):
+        app.command(name=command.__name__)(command)
