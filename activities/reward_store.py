@@ -1,0 +1,194 @@
+"""The reward table and the payouts in the database: synchronous, short transactions.
+
+Called by ``activities.rewards`` on a worker thread, and usable by any activity that needs what
+the recorded engagements earn (``current_reward_table``). Counts and sums come from the payout
+rows themselves (one row per recipient), never from counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, Table, bindparam, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from core.campaign_spec import CampaignSpec
+from core.contracts import DistributionProgress
+from core.models import Campaign, Engagement, Participant, Payout
+from core.rewards import EngagementFact, RewardTable, reward_table
+from core.types import utcnow
+
+PAYOUT: Table = Payout.__table__  # type: ignore[attr-defined]
+ENGAGEMENT: Table = Engagement.__table__  # type: ignore[attr-defined]
+PARTICIPANT: Table = Participant.__table__  # type: ignore[attr-defined]
+# Rows per INSERT transaction: keeps SQLite's write lock short while 20,000 rows go in.
+INSERT_CHUNK = 2000
+
+
+class CampaignNotFound(LookupError):
+    pass
+
+
+def payout_key(campaign_id: str, x_user_id: str) -> str:
+    return f"{campaign_id}:payout:{x_user_id}"
+
+
+def load_spec(session: Session, campaign_id: str) -> CampaignSpec:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise CampaignNotFound(f"campaign {campaign_id} does not exist")
+    return CampaignSpec.model_validate(campaign.spec)
+
+
+def load_reward_inputs(
+    session: Session, campaign_id: str
+) -> tuple[list[EngagementFact], dict[str, str]]:
+    """The campaign's engagements and the wallets of those engagers who registered one."""
+    e, p = ENGAGEMENT.c, PARTICIPANT.c
+    query = (
+        select(e.x_user_id, e.kind, e.first_seen_at, e.text, p.wallet)
+        .select_from(ENGAGEMENT.outerjoin(PARTICIPANT, p.x_user_id == e.x_user_id))
+        .where(e.campaign_id == campaign_id)
+    )
+    facts: list[EngagementFact] = []
+    wallets: dict[str, str] = {}
+    for user, kind, first_seen_at, text, wallet in session.execute(query):
+        facts.append(EngagementFact(user, kind, first_seen_at, text))
+        if wallet is not None:
+            wallets[user] = wallet
+    return facts, wallets
+
+
+def current_reward_table(session: Session, campaign_id: str, budget: int) -> RewardTable:
+    """What the engagements recorded so far earn under ``budget`` (same rules as at close)."""
+    spec = load_spec(session, campaign_id)
+    facts, wallets = load_reward_inputs(session, campaign_id)
+    return reward_table(spec, facts, wallets, budget)
+
+
+def _insert_ignoring_existing(session: Session, rows: list[dict[str, object]]) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(PAYOUT).on_conflict_do_nothing(index_elements=["campaign_id", "x_user_id"])
+    session.execute(statement, rows)
+
+
+def write_payouts(session: Session, campaign_id: str, table: RewardTable) -> None:
+    """One payout row per recipient, ``seq`` = position in the table (1-based).
+
+    Existing rows are kept (a retry after partial work only adds what is missing): the table
+    is deterministic, so the rows a first attempt wrote are the ones a retry would write.
+    """
+    now = utcnow()
+    rows = [
+        {
+            "campaign_id": campaign_id,
+            "seq": seq,
+            "x_user_id": row.x_user_id,
+            "wallet": row.wallet,
+            "amount": row.amount,
+            "state": "pending",
+            "key": payout_key(campaign_id, row.x_user_id),
+            "created_at": now,
+            "updated_at": now,
+        }
+        for seq, row in enumerate(table.rows, start=1)
+    ]
+    for start in range(0, len(rows), INSERT_CHUNK):
+        _insert_ignoring_existing(session, rows[start : start + INSERT_CHUNK])
+        session.commit()
+
+
+@dataclass(frozen=True)
+class PendingPayout:
+    id: int
+    seq: int
+    wallet: str
+    amount: int
+    key: str
+
+
+def next_pending(
+    session: Session, campaign_id: str, after_seq: int, limit: int
+) -> list[PendingPayout]:
+    c = PAYOUT.c
+    query = (
+        select(c.id, c.seq, c.wallet, c.amount, c.key)
+        .where(c.campaign_id == campaign_id, c.seq > after_seq, c.state == "pending")
+        .order_by(c.seq)
+        .limit(limit)
+    )
+    return [PendingPayout(*row) for row in session.execute(query)]
+
+
+@dataclass(frozen=True)
+class Settlement:
+    payout_id: int
+    state: str  # paid | failed
+    receipt_id: str | None = None
+    error: str | None = None
+
+
+def record_settlements(session: Session, settlements: Sequence[Settlement]) -> None:
+    """Record receipts and refusals, only on rows still pending (a recorded result stays)."""
+    if not settlements:
+        return
+    c = PAYOUT.c
+    statement = (
+        update(PAYOUT)
+        .where(c.id == bindparam("b_id"), c.state == "pending")
+        .values(
+            state=bindparam("b_state"),
+            receipt_id=bindparam("b_receipt"),
+            error=bindparam("b_error"),
+            updated_at=bindparam("b_now"),
+        )
+    )
+    now = utcnow()
+    params = [
+        {
+            "b_id": s.payout_id,
+            "b_state": s.state,
+            "b_receipt": s.receipt_id,
+            "b_error": s.error[:2000] if s.error else None,
+            "b_now": now,
+        }
+        for s in settlements
+    ]
+    session.connection().execute(statement, params)
+    session.commit()
+
+
+def payout_totals(session: Session, campaign_id: str) -> tuple[int, int]:
+    """(recipients, earned): the number of payout rows and the sum of their amounts."""
+    c = PAYOUT.c
+    query = select(func.count(), func.coalesce(func.sum(c.amount), 0)).where(
+        c.campaign_id == campaign_id
+    )
+    recipients, earned = session.execute(query).one()
+    return int(recipients), int(earned)
+
+
+def distribution_progress(session: Session, campaign_id: str) -> DistributionProgress:
+    c = PAYOUT.c
+
+    def count_of(state: str) -> ColumnElement[int]:
+        return func.coalesce(func.sum(case((c.state == state, 1), else_=0)), 0)
+
+    query = select(
+        func.count(),
+        count_of("paid"),
+        count_of("failed"),
+        count_of("pending"),
+        func.coalesce(func.sum(case((c.state == "paid", c.amount), else_=0)), 0),
+    ).where(c.campaign_id == campaign_id)
+    recipients, paid, failed, pending, paid_amount = session.execute(query).one()
+    return DistributionProgress(
+        recipients=int(recipients),
+        paid=int(paid),
+        failed=int(failed),
+        pending=int(pending),
+        paid_amount=int(paid_amount),
+    )
