@@ -1,0 +1,119 @@
+"""A campaign's current status document, and whether a message fits it.
+
+Running workflows answer the ``status`` query. A campaign that was never published, or whose
+workflow has finished, is answered from its row (the last document the workflow recorded), so
+a finished campaign needs no worker to replay its history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.client import RPCError, WorkflowExecutionStatus, WorkflowQueryRejectedError
+from temporalio.common import QueryRejectCondition
+from temporalio.service import RPCStatusCode
+
+from api.campaign_store import reload
+from api.schemas import BudgetPublic, StatusDocumentPublic
+from api.temporal_gateway import WORKER_ANSWER_TIMEOUT, TemporalGateway, temporal_errors
+from core.contracts import QUERY_STATUS, CampaignStatus, workflow_id_for
+from core.db import SessionFactory
+from core.models import Campaign
+
+_CLOSED_EXECUTION_STATUS = {
+    WorkflowExecutionStatus.COMPLETED: CampaignStatus.CLOSED,
+    WorkflowExecutionStatus.CANCELED: CampaignStatus.CANCELLED,
+    WorkflowExecutionStatus.FAILED: CampaignStatus.FAILED,
+    WorkflowExecutionStatus.TERMINATED: CampaignStatus.FAILED,
+    WorkflowExecutionStatus.TIMED_OUT: CampaignStatus.FAILED,
+}
+
+# Statuses in which the workflow still acts on a message (closing and distributing are past
+# the point where pause, cancel, extend or top-up mean anything).
+_ACTIVE = frozenset(
+    {
+        CampaignStatus.SCHEDULED,
+        CampaignStatus.PUBLISHING,
+        CampaignStatus.RUNNING,
+        CampaignStatus.PAUSED,
+    }
+)
+
+
+def recorded_document(
+    campaign: Campaign, execution_status: WorkflowExecutionStatus | None = None
+) -> StatusDocumentPublic:
+    """The last document the workflow recorded on the row, else one built from the row."""
+    if campaign.last_status:
+        return StatusDocumentPublic.model_validate(campaign.last_status)
+    status = campaign.status
+    if execution_status in _CLOSED_EXECUTION_STATUS and not _is_terminal(status):
+        status = _CLOSED_EXECUTION_STATUS[execution_status].value
+    return StatusDocumentPublic(
+        campaign_id=campaign.id,
+        workflow_id=campaign.workflow_id or workflow_id_for(campaign.id),
+        status=status,
+        budget=BudgetPublic(total=campaign.budget, remaining=campaign.budget),
+        updated_at=campaign.updated_at,
+    )
+
+
+def _is_terminal(status: str) -> bool:
+    try:
+        return CampaignStatus(status).is_terminal
+    except ValueError:
+        return False
+
+
+async def current_status(
+    gateway: TemporalGateway, sessions: SessionFactory, campaign: Campaign
+) -> StatusDocumentPublic:
+    if campaign.workflow_id is None or _is_terminal(campaign.status):
+        return recorded_document(campaign)
+    client = await gateway.client()
+    handle = client.get_workflow_handle(campaign.workflow_id)
+    execution_status: WorkflowExecutionStatus | None = None
+    with temporal_errors(campaign.id):
+        try:
+            document: StatusDocumentPublic = await handle.query(
+                QUERY_STATUS,
+                result_type=StatusDocumentPublic,
+                reject_condition=QueryRejectCondition.NOT_OPEN,
+                rpc_timeout=WORKER_ANSWER_TIMEOUT,
+            )
+            return document
+        except WorkflowQueryRejectedError as rejected:
+            execution_status = rejected.status
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+    # Finished (or gone): the row is the record; re-read it, the workflow may just have
+    # written its last document.
+    fresh = await asyncio.to_thread(_reload, sessions, campaign.id)
+    return recorded_document(fresh or campaign, execution_status)
+
+
+def _reload(sessions: SessionFactory, campaign_id: str) -> Campaign | None:
+    with sessions() as session:
+        return reload(session, campaign_id)
+
+
+def refusal(message: str, document: StatusDocumentPublic) -> str | None:
+    """Why ``message`` does not fit the campaign's state now, or None if it does."""
+    try:
+        status = CampaignStatus(document.status)
+    except ValueError:
+        return f"the campaign's status '{document.status}' is unknown to this API"
+    name = f"campaign {document.campaign_id}"
+    if status == CampaignStatus.DRAFT:
+        return f"{name} is a draft; publish it first"
+    if status.is_terminal:
+        return f"{name} is {status.value}; it takes no more messages"
+    if status not in _ACTIVE:
+        return f"{name} is {status.value}; it is past the point where '{message}' applies"
+    paused = document.paused or status == CampaignStatus.PAUSED
+    if message == "pause" and paused:
+        return f"{name} is already paused"
+    if message == "resume" and not paused:
+        return f"{name} is not paused (it is {status.value})"
+    return None

@@ -1,0 +1,75 @@
+"""The API application: ``create_app()`` builds it; the lifespan builds what it holds.
+
+The database engine (one bounded pool) and the Temporal client are made once here, held on
+``app.state`` and shared by every request. ``campaigns api`` serves it with uvicorn
+(``factory=True``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.campaign_status import current_status
+from api.deps import OPERATOR
+from api.live import LiveHub
+from api.problems import install_problem_handlers
+from api.routes import campaign_messages, campaigns, health, live, owners, participants
+from api.routes.campaigns import load_visible
+from api.schemas import StatusDocumentPublic
+from api.temporal_gateway import TemporalGateway
+from core.config import Settings, get_settings
+from core.db import make_engine, session_factory
+
+DESCRIPTION = """Durable social reward campaigns on Temporal.
+
+Authenticate with `Authorization: Bearer <api key>`: an owner's key acts on that owner's
+campaigns; the operator key on everything, and it alone manages owners and participants.
+Errors are `application/problem+json`.
+"""
+
+
+def create_app(settings: Settings | None = None, *, live_poll_interval: float = 1.0) -> FastAPI:
+    resolved = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(
+            resolved.database_url,
+            pool_size=resolved.db_pool_size,
+            max_overflow=resolved.db_max_overflow,
+        )
+        sessions = session_factory(engine)
+        gateway = TemporalGateway(resolved.temporal_address, resolved.temporal_namespace)
+        await gateway.start()
+
+        async def fetch_status(campaign_id: str) -> StatusDocumentPublic:
+            campaign = await asyncio.to_thread(load_visible, sessions, OPERATOR, campaign_id)
+            return await current_status(gateway, sessions, campaign)
+
+        hub = LiveHub(fetch_status, interval=live_poll_interval)
+        app.state.settings = resolved
+        app.state.engine = engine
+        app.state.session_factory = sessions
+        app.state.temporal = gateway
+        app.state.live_hub = hub
+        try:
+            yield
+        finally:
+            await hub.close()
+            engine.dispose()
+
+    app = FastAPI(
+        title="campaigns",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+    )
+    install_problem_handlers(app)
+    for module in (health, owners, participants, campaigns, campaign_messages, live):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,125 @@
+"""Errors as RFC 9457 problem documents (``application/problem+json``).
+
+Every refusal the API makes is a ``Problem``; validation errors name the field; anything
+unexpected is still a problem document, never a bare traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+log = structlog.get_logger(__name__)
+
+
+class Problem(Exception):
+    """A refusal with an HTTP status and a reason a person can read."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail or title
+        self.headers = headers
+        self.extensions = extensions
+
+
+def not_found(what: str) -> Problem:
+    return Problem(404, "Not found", f"{what} not found")
+
+
+def conflict(detail: str, **extensions: Any) -> Problem:
+    return Problem(409, "Conflict", detail, **extensions)
+
+
+def unauthorized(detail: str) -> Problem:
+    return Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def unavailable(detail: str, **extensions: Any) -> Problem:
+    return Problem(503, "Service unavailable", detail, **extensions)
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        **extensions,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _field_name(location: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+async def _problem_handler(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, Problem)
+    return problem_response(
+        request, error.status, error.title, error.detail, error.headers, **error.extensions
+    )
+
+
+async def _validation_handler(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    errors = [
+        {"field": _field_name(item.get("loc", ())), "message": str(item.get("msg", ""))}
+        for item in error.errors()
+    ]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
+    return problem_response(request, 422, "Invalid request", detail, errors=errors)
+
+
+async def _http_handler(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    headers = dict(error.headers) if error.headers else None
+    return problem_response(
+        request, error.status_code, _title(error.status_code), str(error.detail), headers
+    )
+
+
+async def _unexpected_handler(request: Request, error: Exception) -> JSONResponse:
+    log.exception("unexpected error", path=request.url.path)
+    return problem_response(request, 500, "Internal error", "an unexpected error; it was logged")
+
+
+def _title(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Problem, _problem_handler)
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_handler)
+    app.add_exception_handler(Exception, _unexpected_handler)
