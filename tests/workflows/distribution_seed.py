@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from clients.ports import PermanentError, Receipt, RetryableError, TransferOrder
 from core.models import Campaign, Engagement, Owner, Participant
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -87,3 +89,42 @@ def seed_campaign(
             ],
         )
     return SeededCampaign(campaign_id, budget, wallets, unregistered)
+
+
+class KeyedLedger:
+    """Only ``transfer_batch``, keyed like the ledger: a repeated key answers its first receipt.
+
+    ``lose_next`` commits the next call and then fails as a lost response would; transfers to
+    a wallet in ``refused`` make the whole call fail with a PermanentError; ``drop_receipts``
+    answers that many fewer receipts once.
+    """
+
+    def __init__(self) -> None:
+        self.receipts: dict[str, Receipt] = {}
+        self.calls = 0
+        self.lose_next = 0
+        self.refused: set[str] = set()
+        self.drop_receipts = 0
+
+    async def transfer_batch(
+        self, escrow_id: str, transfers: Sequence[TransferOrder]
+    ) -> list[Receipt]:
+        self.calls += 1
+        assert len(transfers) <= 500
+        refused = [t for t in transfers if t.to in self.refused]
+        if refused:
+            raise PermanentError("unknown account", status=422, detail=f"no {refused[0].to}")
+        answer = []
+        for t in transfers:
+            if t.key not in self.receipts:
+                self.receipts[t.key] = Receipt(
+                    id=f"r{len(self.receipts)}", key=t.key, kind="payout",
+                    escrow_id=escrow_id, amount=t.amount, to=t.to,
+                )  # fmt: skip
+            answer.append(self.receipts[t.key])
+        if self.lose_next:
+            self.lose_next -= 1
+            raise RetryableError("connection dropped after commit")
+        if self.drop_receipts:
+            answer, self.drop_receipts = answer[: -self.drop_receipts], 0
+        return answer

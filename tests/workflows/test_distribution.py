@@ -1,0 +1,115 @@
+"""DistributionWorkflow on the time-skipping server with the real reward activities and a
+keyed in-test ledger: batches, progress to the parent, a missing parent, continue-as-new."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.engine import Engine
+from temporalio.api.enums.v1 import EventType
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+
+from activities.rewards import RewardActivities
+from core.contracts import (
+    DistributionInput,
+    DistributionResult,
+    RewardTableRequest,
+    distribution_workflow_id_for,
+)
+from core.db import session_factory
+from tests.helpers import new_worker
+from tests.workflows.distribution_parent import DistributionParentWorkflow, ParentReport
+from tests.workflows.distribution_seed import LIKE_RATE, KeyedLedger, seed_campaign
+from workflows.distribution import MAX_BATCHES_PER_RUN, DistributionWorkflow
+
+
+async def build_table(activities: RewardActivities, campaign_id: str, budget: int) -> None:
+    await ActivityEnvironment().run(
+        activities.build_reward_table, RewardTableRequest(campaign_id, budget)
+    )
+
+
+async def test_progress_reaches_the_parent_after_every_batch(
+    time_skipping_env: WorkflowEnvironment, engine: Engine
+) -> None:
+    client = time_skipping_env.client
+    seeded = seed_campaign(engine, recipients=30, unregistered=3)
+    ledger = KeyedLedger()
+    activities = RewardActivities(session_factory(engine), ledger)
+    await build_table(activities, seeded.campaign_id, seeded.budget)
+    worker = new_worker(
+        client,
+        DistributionParentWorkflow,
+        DistributionWorkflow,
+        activities=[activities.pay_batch],
+    )
+    async with worker:
+        report: ParentReport = await client.execute_workflow(
+            DistributionParentWorkflow.run,
+            DistributionInput(seeded.campaign_id, "escrow-1", parent_workflow_id="", batch_size=7),
+            id=f"parent-{uuid.uuid4()}",
+            task_queue=worker.task_queue,
+        )
+
+    assert [p.paid for p in report.reports] == [7, 14, 21, 28, 30]
+    assert [p.pending for p in report.reports] == [23, 16, 9, 2, 0]
+    final = report.result.progress
+    assert final == report.reports[-1]
+    assert (final.recipients, final.paid, final.failed) == (30, 30, 0)
+    assert final.paid_amount == 30 * LIKE_RATE == seeded.budget
+    assert sorted(str(r.to) for r in ledger.receipts.values()) == sorted(seeded.wallets.values())
+
+
+async def test_a_missing_parent_does_not_stop_the_payouts(
+    time_skipping_env: WorkflowEnvironment, engine: Engine
+) -> None:
+    client = time_skipping_env.client
+    seeded = seed_campaign(engine, recipients=5)
+    ledger = KeyedLedger()
+    activities = RewardActivities(session_factory(engine), ledger)
+    await build_table(activities, seeded.campaign_id, seeded.budget)
+    async with new_worker(client, DistributionWorkflow, activities=[activities.pay_batch]) as w:
+        result: DistributionResult = await client.execute_workflow(
+            DistributionWorkflow.run,
+            DistributionInput(
+                seeded.campaign_id,
+                "escrow-1",
+                parent_workflow_id=f"gone-{uuid.uuid4()}",
+                batch_size=2,
+            ),
+            id=distribution_workflow_id_for(seeded.campaign_id),
+            task_queue=w.task_queue,
+        )
+    assert (result.progress.paid, result.progress.pending) == (5, 0)
+    assert len(ledger.receipts) == 5
+
+
+async def test_continues_as_new_carrying_its_place(
+    time_skipping_env: WorkflowEnvironment, engine: Engine
+) -> None:
+    client = time_skipping_env.client
+    recipients = MAX_BATCHES_PER_RUN + 10
+    seeded = seed_campaign(engine, recipients=recipients)
+    ledger = KeyedLedger()
+    activities = RewardActivities(session_factory(engine), ledger)
+    await build_table(activities, seeded.campaign_id, seeded.budget)
+    workflow_id = distribution_workflow_id_for(seeded.campaign_id)
+    async with new_worker(client, DistributionWorkflow, activities=[activities.pay_batch]) as w:
+        handle = await client.start_workflow(
+            DistributionWorkflow.run,
+            DistributionInput(seeded.campaign_id, "escrow-1", parent_workflow_id="", batch_size=1),
+            id=workflow_id,
+            task_queue=w.task_queue,
+        )
+        first_run = handle.first_execution_run_id or handle.result_run_id
+        result: DistributionResult = await handle.result()
+
+    assert (result.progress.paid, result.progress.pending) == (recipients, 0)
+    assert ledger.calls == recipients, "no batch was paid twice across the runs"
+    first_history = await client.get_workflow_handle(workflow_id, run_id=first_run).fetch_history()
+    events = first_history.events
+    assert events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+    carried = events[-1].workflow_execution_continued_as_new_event_attributes
+    assert carried.new_execution_run_id
+    scheduled = [e for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    assert len(scheduled) == MAX_BATCHES_PER_RUN
