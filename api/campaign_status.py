@@ -43,19 +43,27 @@ _ACTIVE = frozenset(
 def recorded_document(
     campaign: Campaign, execution_status: WorkflowExecutionStatus | None = None
 ) -> StatusDocumentPublic:
-    """The last document the workflow recorded on the row, else one built from the row."""
+    """The last document the workflow recorded on the row, else one built from the row.
+
+    If Temporal says the execution is closed while the record still reads as live (the
+    workflow was terminated, or died before recording its end), the closed state wins.
+    """
     if campaign.last_status:
-        return StatusDocumentPublic.model_validate(campaign.last_status)
-    status = campaign.status
-    if execution_status in _CLOSED_EXECUTION_STATUS and not _is_terminal(status):
-        status = _CLOSED_EXECUTION_STATUS[execution_status].value
-    return StatusDocumentPublic(
-        campaign_id=campaign.id,
-        workflow_id=campaign.workflow_id or workflow_id_for(campaign.id),
-        status=status,
-        budget=BudgetPublic(total=campaign.budget, remaining=campaign.budget),
-        updated_at=campaign.updated_at,
-    )
+        document = StatusDocumentPublic.model_validate(campaign.last_status)
+    else:
+        document = StatusDocumentPublic(
+            campaign_id=campaign.id,
+            workflow_id=campaign.workflow_id or workflow_id_for(campaign.id),
+            status=campaign.status,
+            budget=BudgetPublic(total=campaign.budget, remaining=campaign.budget),
+            updated_at=campaign.updated_at,
+        )
+    if execution_status in _CLOSED_EXECUTION_STATUS and not _is_terminal(document.status):
+        closed_as = _CLOSED_EXECUTION_STATUS[execution_status]
+        document.status = closed_as.value
+        if closed_as == CampaignStatus.FAILED and document.failure is None:
+            document.failure = f"workflow execution {execution_status.name.lower()}"
+    return document
 
 
 def _is_terminal(status: str) -> bool:
