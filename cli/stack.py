@@ -13,6 +13,7 @@ import signal
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
+import structlog
 import typer
 import uvicorn
 from sqlalchemy.engine import make_url
@@ -43,9 +44,11 @@ def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def load_settings() -> Settings:
+def load_settings(part: str) -> Settings:
+    """Settings and logging for one part; its log lines carry ``process=<part>``."""
     settings = get_settings()
     configure_logging(settings)
+    structlog.contextvars.bind_contextvars(process=part)
     return settings
 
 
@@ -69,7 +72,7 @@ def migrate_database(database_url: str) -> None:
 @one_line_errors
 def migrate() -> None:
     """Bring the database at CAMPAIGNS_DATABASE_URL to the latest schema."""
-    settings = load_settings()
+    settings = load_settings("migrate")
     migrate_database(settings.database_url)
     typer.echo(f"database {safe_url(settings.database_url)} is at the latest schema")
 
@@ -91,7 +94,7 @@ def serve_asgi_factory(factory: str, endpoint: Endpoint, settings: Settings) -> 
 @one_line_errors
 def sandbox() -> None:
     """Serve the sandbox (X API v2 subset, ledger, faults) on CAMPAIGNS_SANDBOX_HOST:PORT."""
-    settings = load_settings()
+    settings = load_settings("sandbox")
     endpoint = Endpoint(settings.sandbox_host, settings.sandbox_port, "CAMPAIGNS_SANDBOX_PORT")
     serve_asgi_factory("sandbox.app:create_app", endpoint, settings)
 
@@ -99,7 +102,7 @@ def sandbox() -> None:
 @one_line_errors
 def api() -> None:
     """Serve the HTTP API on CAMPAIGNS_API_HOST:PORT (OpenAPI at /docs)."""
-    settings = load_settings()
+    settings = load_settings("api")
     endpoint = Endpoint(settings.api_host, settings.api_port, "CAMPAIGNS_API_PORT")
     serve_asgi_factory("api.main:create_app", endpoint, settings)
 
@@ -119,7 +122,7 @@ async def run_until_signalled(work: Coroutine[Any, Any, None]) -> None:
 @one_line_errors
 def worker() -> None:
     """Run a worker on CAMPAIGNS_TASK_QUEUE against CAMPAIGNS_TEMPORAL_ADDRESS."""
-    settings = load_settings()
+    settings = load_settings("worker")
     # Imported here: the worker pulls in every workflow and activity, which other commands
     # do not need.
     from worker import run_worker  # type: ignore[import-not-found,unused-ignore]
@@ -133,7 +136,7 @@ def dev() -> None:
     API, SQLite. State is kept in CAMPAIGNS_STATE_DIR; Ctrl-C stops everything."""
     from cli.devstack import run_dev_stack
 
-    raise typer.Exit(run_dev_stack(load_settings()))
+    raise typer.Exit(run_dev_stack(load_settings("dev")))
 
 
 def register(app: typer.Typer) -> None:
