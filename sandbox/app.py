@@ -1,0 +1,59 @@
+"""The sandbox: one ASGI app that plays X API v2 (at the root) and the ledger (``/ledger``).
+
+``create_app()`` is a factory: every app has its own fresh in-memory world, so tests never
+share state. ``campaigns sandbox`` serves it with uvicorn (``factory=True``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from sandbox import control_routes, ledger_routes, media_routes, x_routes
+from sandbox.faults import FaultMiddleware, api_of
+from sandbox.problems import SandboxHttpError, ledger_problem, x_invalid_request
+from sandbox.state import SandboxState
+
+
+def create_app() -> FastAPI:
+    state = SandboxState()
+    background: set[asyncio.Task[None]] = set()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        for task in list(background):
+            task.cancel()
+
+    app = FastAPI(
+        title="campaigns sandbox",
+        description="A local X API v2 subset and escrow ledger, with faults and ground truth.",
+        lifespan=lifespan,
+    )
+    app.state.sandbox = state
+    app.state.background = background
+    app.include_router(x_routes.router)
+    app.include_router(media_routes.router)
+    app.include_router(ledger_routes.router)
+    app.include_router(control_routes.router)
+    app.add_middleware(FaultMiddleware, state=state)
+
+    @app.exception_handler(SandboxHttpError)
+    async def _sandbox_error(_: Request, error: SandboxHttpError) -> JSONResponse:
+        return error.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0] if error.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+        detail = f"{where}: {first.get('msg', 'invalid')}" if where else "Invalid request."
+        if api_of(request.url.path) == "ledger":
+            return ledger_problem(400, "invalid-request", detail, field=where).response()
+        return x_invalid_request(detail, parameter=where or None).response()
+
+    return app

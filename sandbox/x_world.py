@@ -1,0 +1,275 @@
+"""The sandbox's X: users, posts, likes, reposts and media uploads, kept in memory.
+
+Pure state and rules, no HTTP: the routes in ``x_routes`` and ``media_routes`` call these
+methods while holding the sandbox lock, so every change is atomic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sandbox.problems import x_duplicate_content, x_forbidden, x_invalid_request, x_not_found
+
+# Only the latest LIST_WINDOW likers and reposters are visible, as on X.
+LIST_WINDOW = 100
+# Media processing answers "in progress" for this many status polls before it finishes.
+MEDIA_POLLS_TO_FINISH = 2
+CHECK_AFTER_SECS = 1
+MEDIA_HEADER = b"SANDBOX-MEDIA:"
+
+_POST_ID_BASE = 1_900_000_000_000_000_000
+_MEDIA_ID_BASE = 1_800_000_000_000_000_000
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def media_bytes(name: str, size: int = 4096) -> bytes:
+    """Deterministic content for a named media file; the name rides in the first line."""
+    header = MEDIA_HEADER + name.encode() + b"\n"
+    filler = hashlib.sha256(name.encode()).digest()
+    body = (filler * (size // len(filler) + 1))[: max(size - len(header), 0)]
+    return header + body
+
+
+@dataclass
+class XUser:
+    id: str
+    username: str
+    token: str
+
+
+@dataclass
+class XPost:
+    id: str
+    author_id: str
+    text: str
+    created_at: datetime
+    conversation_id: str
+    in_reply_to_post_id: str | None = None
+    in_reply_to_user_id: str | None = None
+    quoted_post_id: str | None = None
+    media_ids: list[str] = field(default_factory=list)
+    deleted: bool = False
+    # Append-only, in arrival order; the API shows the latest LIST_WINDOW.
+    likers: list[str] = field(default_factory=list)
+    reposters: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MediaUpload:
+    id: str
+    owner_id: str
+    media_type: str
+    total_bytes: int | None
+    chunks: dict[int, bytes] = field(default_factory=dict)
+    finalized: bool = False
+    status_polls: int = 0
+    state: str = "pending"  # pending | in_progress | succeeded | failed
+
+    @property
+    def media_key(self) -> str:
+        return f"3_{self.id}"
+
+    @property
+    def data(self) -> bytes:
+        return b"".join(self.chunks[index] for index in sorted(self.chunks))
+
+
+class XWorld:
+    def __init__(self) -> None:
+        self.users: dict[str, XUser] = {}
+        self.users_by_token: dict[str, XUser] = {}
+        self.posts: dict[str, XPost] = {}
+        self.media: dict[str, MediaUpload] = {}
+        self._post_seq = itertools.count(1)
+        self._media_seq = itertools.count(1)
+        self._replies_to: dict[str, list[str]] = {}
+        self._quotes_of: dict[str, list[str]] = {}
+        self._by_author: dict[str, list[str]] = {}
+        self._by_conversation: dict[str, list[str]] = {}
+
+    # --- users -------------------------------------------------------------------------
+
+    def add_user(self, user_id: str, username: str | None = None) -> XUser:
+        existing = self.users.get(user_id)
+        if existing is not None:
+            return existing
+        digest = hashlib.sha256(f"sandbox-user:{user_id}".encode()).hexdigest()[:32]
+        user = XUser(id=user_id, username=username or f"user{user_id}", token=f"sbx-{digest}")
+        self.users[user_id] = user
+        self.users_by_token[user.token] = user
+        return user
+
+    # --- posts -------------------------------------------------------------------------
+
+    def create_post(
+        self,
+        author: XUser,
+        text: str,
+        *,
+        reply_to: str | None = None,
+        quote_of: str | None = None,
+        media_ids: list[str] | None = None,
+        check_duplicate: bool = True,
+    ) -> XPost:
+        if check_duplicate and any(
+            self.posts[pid].text == text and not self.posts[pid].deleted
+            for pid in self._by_author.get(author.id, [])
+        ):
+            raise x_duplicate_content()
+        parent = (
+            self.visible_post(reply_to, parameter="reply.in_reply_to_tweet_id")
+            if reply_to
+            else None
+        )
+        if quote_of:
+            self.visible_post(quote_of, parameter="quote_tweet_id")
+        for media_id in media_ids or []:
+            upload = self.media.get(media_id)
+            if upload is None or upload.state != "succeeded":
+                raise x_invalid_request(
+                    f"Your media IDs are invalid or not processed: {media_id}",
+                    parameter="media.media_ids",
+                )
+        post_id = str(_POST_ID_BASE + next(self._post_seq))
+        post = XPost(
+            id=post_id,
+            author_id=author.id,
+            text=text,
+            created_at=now_utc(),
+            conversation_id=parent.conversation_id if parent else post_id,
+            in_reply_to_post_id=parent.id if parent else None,
+            in_reply_to_user_id=parent.author_id if parent else None,
+            quoted_post_id=quote_of,
+            media_ids=list(media_ids or []),
+        )
+        self.posts[post_id] = post
+        self._by_author.setdefault(author.id, []).append(post_id)
+        self._by_conversation.setdefault(post.conversation_id, []).append(post_id)
+        if parent:
+            self._replies_to.setdefault(parent.id, []).append(post_id)
+        if quote_of:
+            self._quotes_of.setdefault(quote_of, []).append(post_id)
+        return post
+
+    def delete_post(self, author: XUser, post_id: str) -> bool:
+        post = self.posts.get(post_id)
+        if post is None or post.deleted:
+            return False
+        if post.author_id != author.id:
+            raise x_forbidden("You are not allowed to delete this Post.", "post", post_id)
+        post.deleted = True
+        return True
+
+    def visible_post(self, post_id: str, *, parameter: str = "id") -> XPost:
+        post = self.posts.get(post_id)
+        if post is None or post.deleted:
+            raise x_not_found("post", post_id, parameter)
+        return post
+
+    def like(self, post_id: str, user_id: str) -> None:
+        post = self.visible_post(post_id, parameter="tweet_id")
+        if user_id not in post.likers:
+            post.likers.append(user_id)
+
+    def repost(self, post_id: str, user_id: str) -> None:
+        post = self.visible_post(post_id, parameter="tweet_id")
+        if user_id not in post.reposters:
+            post.reposters.append(user_id)
+
+    def _alive(self, ids: list[str]) -> list[XPost]:
+        return [self.posts[pid] for pid in ids if not self.posts[pid].deleted]
+
+    def metrics(self, post: XPost) -> dict[str, int]:
+        likes, reposts = len(post.likers), len(post.reposters)
+        replies = len(self._alive(self._replies_to.get(post.id, [])))
+        quotes = len(self._alive(self._quotes_of.get(post.id, [])))
+        return {
+            "like_count": likes,
+            "repost_count": reposts,
+            "reply_count": replies,
+            "quote_count": quotes,
+            "bookmark_count": 0,
+            "impression_count": 10 * (likes + reposts + replies + quotes),
+        }
+
+    # --- lists, newest first -----------------------------------------------------------
+
+    def latest_users(self, user_ids: list[str]) -> list[XUser]:
+        return [self.add_user(uid) for uid in reversed(user_ids[-LIST_WINDOW:])]
+
+    def quotes_of(self, post_id: str) -> list[XPost]:
+        self.visible_post(post_id)
+        return list(reversed(self._alive(self._quotes_of.get(post_id, []))))
+
+    def by_author(self, user_id: str) -> list[XPost]:
+        return list(reversed(self._alive(self._by_author.get(user_id, []))))
+
+    def search(self, conversation_id: str | None, author_id: str | None) -> list[XPost]:
+        if conversation_id is not None:
+            ids = self._by_conversation.get(conversation_id, [])
+        elif author_id is not None:
+            ids = self._by_author.get(author_id, [])
+        else:
+            ids = list(self.posts)
+        posts = self._alive(ids)
+        if author_id is not None:
+            posts = [p for p in posts if p.author_id == author_id]
+        return list(reversed(posts))
+
+    # --- media -------------------------------------------------------------------------
+
+    def start_upload(self, owner: XUser, media_type: str, total_bytes: int | None) -> MediaUpload:
+        media_id = str(_MEDIA_ID_BASE + next(self._media_seq))
+        upload = MediaUpload(
+            id=media_id, owner_id=owner.id, media_type=media_type, total_bytes=total_bytes
+        )
+        self.media[media_id] = upload
+        return upload
+
+    def upload_of(self, media_id: str) -> MediaUpload:
+        upload = self.media.get(media_id)
+        if upload is None:
+            raise x_not_found("media", media_id, "media_id")
+        return upload
+
+    def append(self, media_id: str, segment_index: int, chunk: bytes) -> MediaUpload:
+        upload = self.upload_of(media_id)
+        if upload.finalized:
+            raise x_invalid_request("The upload is already finalized.", parameter="id")
+        upload.chunks[segment_index] = chunk
+        return upload
+
+    def finalize(self, media_id: str) -> MediaUpload:
+        upload = self.upload_of(media_id)
+        if not upload.chunks:
+            raise x_invalid_request("No media segments were appended.", parameter="id")
+        size = len(upload.data)
+        if upload.total_bytes is not None and size != upload.total_bytes:
+            raise x_invalid_request(
+                f"Uploaded {size} bytes, expected total_bytes {upload.total_bytes}.", parameter="id"
+            )
+        upload.finalized = True
+        return upload
+
+    def poll_status(self, media_id: str) -> MediaUpload:
+        upload = self.upload_of(media_id)
+        if not upload.finalized:
+            raise x_invalid_request("The upload is not finalized.", parameter="media_id")
+        if upload.state in ("pending", "in_progress"):
+            upload.status_polls += 1
+            if upload.status_polls >= MEDIA_POLLS_TO_FINISH:
+                upload.state = "failed" if _should_fail(upload.data) else "succeeded"
+            else:
+                upload.state = "in_progress"
+        return upload
+
+
+def _should_fail(data: bytes) -> bool:
+    first_line = data.split(b"\n", 1)[0]
+    return first_line.startswith(MEDIA_HEADER) and b"fail" in first_line[len(MEDIA_HEADER) :]
