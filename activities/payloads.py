@@ -1,0 +1,138 @@
+"""What crosses the boundary between the campaign workflow and its activities.
+
+Plain dataclasses and activity names only (no I/O imports): the workflow imports this module,
+and a workflow test registers stand-ins under the same names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from core.contracts import StatusDocument
+
+LOAD_CAMPAIGN = "load_campaign"
+RECORD_TRANSITION = "record_transition"
+PUBLISH_FIRST_POST = "publish_first_post"
+PUBLISH_SECOND_POST = "publish_second_post"
+DELETE_POSTS = "delete_posts"
+LOCK_ESCROW = "lock_escrow"
+LOCK_TOP_UP = "lock_top_up"
+REFUND_ESCROW = "refund_escrow"
+CLOSE_ESCROW = "close_escrow"
+POLL_ENGAGEMENT = "poll_engagement"
+# Provided by activities.rewards.RewardActivities (the reward table, then the distribution).
+BUILD_REWARD_TABLE = "build_reward_table"
+DISTRIBUTION_WORKFLOW_NAME = "DistributionWorkflow"
+
+
+@dataclass
+class CampaignRef:
+    campaign_id: str
+
+
+@dataclass
+class CampaignDefinition:
+    """What the workflow needs to drive the campaign (texts and tokens stay in activities)."""
+
+    campaign_id: str
+    owner_id: str
+    name: str
+    type: str
+    asset: str
+    budget: int
+    duration_seconds: int
+    poll_interval_seconds: int
+    media_count: int = 0
+
+
+@dataclass
+class TransitionRecord:
+    """One timeline row (unique per campaign and seq) and the campaign row's status."""
+
+    campaign_id: str
+    seq: int
+    kind: str
+    status: str
+    document: StatusDocument
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PublishRequest:
+    campaign_id: str
+    reply_to: str | None = None
+
+
+@dataclass
+class PublishedPost:
+    post_id: str
+
+
+@dataclass
+class DeletedPosts:
+    deleted: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LockRequest:
+    campaign_id: str
+    amount: int
+
+
+@dataclass
+class TopUpLockRequest:
+    campaign_id: str
+    escrow_id: str
+    amount: int
+    number: int  # 1, 2, ...: names the effect key <campaign>:top-up:<number>
+
+
+@dataclass
+class EscrowLocked:
+    escrow_id: str
+    locked: int  # what the escrow holds locked in total after this operation
+
+
+@dataclass
+class EscrowRequest:
+    campaign_id: str
+    escrow_id: str
+
+
+@dataclass
+class Refunded:
+    refunded: int
+
+
+@dataclass
+class EscrowClosed:
+    locked: int
+    paid: int
+    refunded: int
+
+
+@dataclass
+class PollRequest:
+    campaign_id: str
+    first_post_id: str
+    budget: int
+    final: bool = False
+
+
+@dataclass
+class PollResult:
+    """Counts derived from the engagement rows, and what they earn so far."""
+
+    likes: int
+    reposts: int
+    replies: int
+    quotes: int
+    unique_engagers: int
+    earned: int
+    recipients: int
+    ineligible: int
+    exhausted: bool
+    polled_at: datetime

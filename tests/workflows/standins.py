@@ -1,0 +1,146 @@
+"""Stand-in activities for workflow tests: the same names as the real ones, an in-memory world.
+
+They keep what the workflow asked for (posts, locks, refunds, timeline rows) so tests assert
+what the world saw, and can be told to fail a step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities import payloads as p
+from core.contracts import (
+    DistributionInput,
+    DistributionProgress,
+    RewardTableRequest,
+    RewardTableResult,
+)
+from tests.workflows.standin_distribution import STANDIN_PAY_ALL
+
+
+@dataclass
+class StandInWorld:
+    definition: p.CampaignDefinition
+    # What every poll sees, and what the reward table pays (capped at what is locked).
+    likes: int = 0
+    earned: int = 0
+    recipients: int = 0
+    exhausted: bool = False
+    fail_step: str | None = None
+    posts: dict[str, str] = field(default_factory=dict)  # key -> post id
+    deleted: list[str] = field(default_factory=list)
+    locked: int = 0
+    paid: int = 0
+    refunded: int = 0
+    escrow_closed: bool = False
+    polls: int = 0
+    timeline: dict[int, p.TransitionRecord] = field(default_factory=dict)
+
+    def kinds(self) -> list[str]:
+        return [self.timeline[seq].kind for seq in sorted(self.timeline)]
+
+    def _maybe_fail(self, step: str) -> None:
+        if self.fail_step == step:
+            raise ApplicationError(f"{step} refused", type="PermanentError", non_retryable=True)
+
+    def activities(self) -> list[Callable[..., Any]]:
+        world = self
+
+        @activity.defn(name=p.LOAD_CAMPAIGN)
+        async def load_campaign(ref: p.CampaignRef) -> p.CampaignDefinition:
+            return world.definition
+
+        @activity.defn(name=p.RECORD_TRANSITION)
+        async def record_transition(record: p.TransitionRecord) -> None:
+            world.timeline[record.seq] = record
+
+        @activity.defn(name=p.PUBLISH_FIRST_POST)
+        async def publish_first_post(request: p.PublishRequest) -> p.PublishedPost:
+            world._maybe_fail("first_post")
+            post_id = world.posts.setdefault("first", "post-1")
+            return p.PublishedPost(post_id)
+
+        @activity.defn(name=p.PUBLISH_SECOND_POST)
+        async def publish_second_post(request: p.PublishRequest) -> p.PublishedPost:
+            world._maybe_fail("second_post")
+            assert request.reply_to == world.posts["first"]
+            return p.PublishedPost(world.posts.setdefault("second", "post-2"))
+
+        @activity.defn(name=p.DELETE_POSTS)
+        async def delete_posts(ref: p.CampaignRef) -> p.DeletedPosts:
+            world.deleted = sorted(world.posts.values())
+            return p.DeletedPosts(deleted=world.deleted)
+
+        @activity.defn(name=p.LOCK_ESCROW)
+        async def lock_escrow(request: p.LockRequest) -> p.EscrowLocked:
+            world._maybe_fail("lock")
+            world.locked = request.amount
+            return p.EscrowLocked("escrow-1", world.locked)
+
+        @activity.defn(name=p.LOCK_TOP_UP)
+        async def lock_top_up(request: p.TopUpLockRequest) -> p.EscrowLocked:
+            world.locked += request.amount
+            return p.EscrowLocked(request.escrow_id, world.locked)
+
+        @activity.defn(name=p.POLL_ENGAGEMENT)
+        async def poll_engagement(request: p.PollRequest) -> p.PollResult:
+            world.polls += 1
+            return p.PollResult(
+                likes=world.likes,
+                reposts=0,
+                replies=0,
+                quotes=0,
+                unique_engagers=world.likes,
+                earned=min(world.earned, request.budget),
+                recipients=world.recipients,
+                ineligible=0,
+                exhausted=world.exhausted,
+                polled_at=datetime.now(UTC),
+            )
+
+        @activity.defn(name=p.BUILD_REWARD_TABLE)
+        async def build_reward_table(request: RewardTableRequest) -> RewardTableResult:
+            world._maybe_fail("reward_table")
+            return RewardTableResult(
+                earned=min(world.earned, request.budget), recipients=world.recipients, ineligible=0
+            )
+
+        @activity.defn(name=STANDIN_PAY_ALL)
+        async def pay_all(input: DistributionInput) -> DistributionProgress:
+            world._maybe_fail("distribution")
+            world.paid = min(world.earned, world.locked)
+            return DistributionProgress(
+                recipients=world.recipients, paid=world.recipients, paid_amount=world.paid
+            )
+
+        @activity.defn(name=p.REFUND_ESCROW)
+        async def refund_escrow(request: p.EscrowRequest) -> p.Refunded:
+            refund = world.locked - world.paid - world.refunded
+            world.refunded += refund
+            return p.Refunded(refund)
+
+        @activity.defn(name=p.CLOSE_ESCROW)
+        async def close_escrow(request: p.EscrowRequest) -> p.EscrowClosed:
+            world.escrow_closed = True
+            return p.EscrowClosed(locked=world.locked, paid=world.paid, refunded=world.refunded)
+
+        return [
+            load_campaign,
+            record_transition,
+            publish_first_post,
+            publish_second_post,
+            delete_posts,
+            lock_escrow,
+            lock_top_up,
+            poll_engagement,
+            build_reward_table,
+            pay_all,
+            refund_escrow,
+            close_escrow,
+        ]
