@@ -141,6 +141,12 @@ class RewardActivities:
                 str(error), type="RateLimited", next_retry_delay=delay
             ) from error
         except PermanentError as error:
+            if _refuses_every_transfer(error):
+                raise ApplicationError(
+                    f"the ledger refuses payouts from escrow {escrow_id}: {error}",
+                    type="EscrowUnavailable",
+                    non_retryable=True,
+                ) from error
             if len(batch) == 1:
                 reason = f"{type(error).__name__}: {error.detail or error}"
                 return [Settlement(batch[0].id, "failed", error=reason)]
@@ -149,6 +155,12 @@ class RewardActivities:
                 escrow_id, batch[middle:]
             )
         return _settle(batch, receipts)
+
+
+def _refuses_every_transfer(error: PermanentError) -> bool:
+    """An escrow that is missing or closed refuses any batch: splitting it would only send
+    one doomed call per recipient."""
+    return error.status == 404 or (error.type or "").endswith("escrow-closed")
 
 
 def _settle(batch: Sequence[PendingPayout], receipts: Sequence[Receipt]) -> list[Settlement]:

@@ -18,7 +18,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from activities.rewards import RewardActivities
 from clients.ledger import LedgerClient
 from core.contracts import DistributionInput, RewardTableRequest, distribution_workflow_id_for
-from core.db import make_engine, session_factory
+from core.db import session_factory
 from sandbox.app import create_app
 from tests.helpers import new_worker, serve_asgi
 from tests.workflows.distribution_parent import DistributionParentWorkflow, ParentReport
@@ -106,14 +106,11 @@ def assert_one_payout_per_recipient(
 
 @pytest.mark.slow
 async def test_twenty_thousand_recipients_are_each_paid_once(
-    time_skipping_env: WorkflowEnvironment, sandbox: Sandbox, postgres_url: str
+    time_skipping_env: WorkflowEnvironment, sandbox: Sandbox, engine: Engine
 ) -> None:
-    engine = make_engine(postgres_url)
-    try:
-        seeded = seed_campaign(engine, recipients=20_000, unregistered=500)
-        report = await distribute(time_skipping_env, engine, sandbox, seeded)
-    finally:
-        engine.dispose()
+    seeded = seed_campaign(engine, recipients=20_000, unregistered=500)
+
+    report = await distribute(time_skipping_env, engine, sandbox, seeded)
 
     final = report.result.progress
     assert (final.recipients, final.paid, final.failed, final.pending) == (20_000, 20_000, 0, 0)
