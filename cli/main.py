@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import stack
+from cli import client_commands, stack
 
 app = typer.Typer(
     name="campaigns",
@@ -22,3 +22,7 @@ def main() -> None:
 
 # The local stack and its parts: dev, migrate, sandbox, api, worker (cli/stack.py).
 stack.register(app)
+
+# For people and scripts: list, show, publish, pause, resume, cancel, status, watch against
+# the API (cli/client_commands.py).
+client_commands.register(app)

@@ -1,0 +1,150 @@
+"""How the CLI shows campaigns: rich tables for people, a live progress view for ``watch``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Group
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
+from rich.table import Table
+
+STATUS_STYLES = {
+    "draft": "dim",
+    "scheduled": "cyan",
+    "publishing": "cyan",
+    "running": "green",
+    "paused": "yellow",
+    "closing": "blue",
+    "distributing": "blue",
+    "closed": "bold green",
+    "cancelled": "magenta",
+    "failed": "bold red",
+}
+
+
+def styled(status: str) -> str:
+    style = STATUS_STYLES.get(status, "")
+    return f"[{style}]{status}[/]" if style else status
+
+
+def campaigns_table(page: dict[str, Any]) -> Table:
+    shown = len(page["items"])
+    first = (page["page"] - 1) * page["page_size"] + 1 if shown else 0
+    table = Table(
+        title=f"campaigns {first}-{first + shown - 1 if shown else 0} of {page['total']}",
+        title_justify="left",
+    )
+    for column in ("id", "name", "type", "status", "budget", "owner", "created"):
+        table.add_column(column, justify="right" if column == "budget" else "left")
+    for item in page["items"]:
+        table.add_row(
+            item["id"],
+            item["name"],
+            item["type"],
+            styled(item["status"]),
+            f"{item['budget']:,}",
+            item["owner_id"],
+            item["created_at"][:19].replace("T", " "),
+        )
+    return table
+
+
+def _section(table: Table, title: str, values: dict[str, Any]) -> None:
+    table.add_row(f"[bold]{title}[/]", "")
+    for name, value in values.items():
+        shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
+        table.add_row(f"  {name}", "-" if shown is None else str(shown))
+
+
+def status_table(document: dict[str, Any]) -> Table:
+    table = Table(show_header=False, box=None, title=f"campaign {document['campaign_id']}")
+    table.add_column(style="dim")
+    table.add_column()
+    table.add_row(
+        "status", styled(document["status"]) + (" (paused)" if document["paused"] else "")
+    )
+    for name in ("workflow_id", "published_at", "closes_at", "closed_at", "failure"):
+        if document.get(name) is not None:
+            table.add_row(name, str(document[name]))
+    for section in ("posts", "escrow", "engagement", "rewards", "budget"):
+        _section(table, section, document.get(section) or {})
+    return table
+
+
+def campaign_table(record: dict[str, Any]) -> Table:
+    table = Table(show_header=False, box=None, title=f"{record['name']} ({record['id']})")
+    table.add_column(style="dim")
+    table.add_column()
+    for name in ("type", "asset", "budget", "owner_id", "workflow_id", "run_id", "created_at"):
+        value = record.get(name)
+        table.add_row(name, f"{value:,}" if isinstance(value, int) else str(value or "-"))
+    table.add_row("status", styled(record["live"]["status"]))
+    terms = record.get("rewards") or record.get("quest") or {}
+    table.add_row("terms", ", ".join(f"{k}={v}" for k, v in terms.items()))
+    table.add_row(
+        "duration",
+        f"{record['duration_seconds']} s, poll every {record['poll_interval_seconds']} s",
+    )
+    table.add_row("first post", record["first_post"]["text"])
+    return table
+
+
+class WatchView:
+    """Status, engagement and payouts of one campaign as progress bars, redrawn per document."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description:<12}"),
+            BarColumn(bar_width=40),
+            TextColumn("{task.completed:>12,.0f} / {task.total:<12,.0f}"),
+            TextColumn("{task.fields[note]}"),
+        )
+        self._tasks: dict[str, TaskID] = {}
+        for name in ("time", "budget", "payouts"):
+            self._tasks[name] = self.progress.add_task(name, total=1, note="")
+        self.headline = ""
+
+    def update(self, document: dict[str, Any]) -> None:
+        status = document["status"] + (" (paused)" if document["paused"] else "")
+        engagement = document["engagement"]
+        rewards = document["rewards"]
+        budget = document["budget"]
+        closes = document.get("closes_at") or "-"
+        self.headline = f"{document['campaign_id']}  {styled(status)}  closes {closes}"
+        self.progress.update(
+            self._tasks["budget"],
+            total=max(budget["total"], 1),
+            completed=rewards["earned"],
+            note=f"earned; paid {rewards['paid_amount']:,}, refunded {budget['refunded']:,}",
+        )
+        self.progress.update(
+            self._tasks["payouts"],
+            total=max(rewards["recipients"], 1),
+            completed=rewards["paid"],
+            note=f"paid; failed {rewards['failed']}, ineligible {rewards['ineligible']}",
+        )
+        kinds = ("likes", "reposts", "quotes", "replies")
+        elapsed, duration = _elapsed(document)
+        self.progress.update(
+            self._tasks["time"],
+            total=max(duration, 1),
+            completed=min(elapsed, duration),
+            note=f"s; engagers {engagement['unique_engagers']}: "
+            + " ".join(f"{kind} {engagement[kind]}" for kind in kinds)
+            + f", polls {engagement['polls']}",
+        )
+
+    def renderable(self) -> Group:
+        return Group(self.headline, self.progress)
+
+
+def _elapsed(document: dict[str, Any]) -> tuple[float, float]:
+    """Seconds since publishing and the campaign's length (0, 0 before it is published)."""
+    published, closes = document.get("published_at"), document.get("closes_at")
+    if not published or not closes:
+        return 0.0, 0.0
+    start, end = datetime.fromisoformat(published), datetime.fromisoformat(closes)
+    until = datetime.fromisoformat(document["closed_at"]) if document.get("closed_at") else None
+    now = until or datetime.now(UTC)
+    return (now - start).total_seconds(), (end - start).total_seconds()
