@@ -30,10 +30,10 @@ from clients.ports import (
     SocialUser,
 )
 
-# ``tweet.fields`` is the name today's X honours; X's newer description calls it ``post.fields``.
-POST_FIELDS = (
-    "author_id,conversation_id,created_at,public_metrics,referenced_tweets,in_reply_to_user_id"
-)
+# Field names as X's OpenAPI description (v2.167) spells them; older deployments call the
+# fields parameter ``tweet.fields`` (see ``fields_param``).
+POST_FIELDS = "conversation_id,created_at,public_metrics"
+POST_EXPANSIONS = "author_id,referenced_posts,in_reply_to_user_id"
 DEFAULT_CHUNK_SIZE = 1024 * 1024
 MAX_PAGES = 1000
 DUPLICATE_CODE = 187
@@ -85,12 +85,14 @@ class XApiClient:
         *,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         media_timeout: float = 600.0,
+        fields_param: str = "post.fields",
     ) -> None:
         self._http = http
         self._base_url = base_url.rstrip("/")
         self._bearer_token = bearer_token
         self._chunk_size = chunk_size
         self._media_timeout = media_timeout
+        self._post_fields = {fields_param: POST_FIELDS, "expansions": POST_EXPANSIONS}
         self.rate_limits: dict[str, RateLimitStatus] = {}
 
     # --- plumbing ----------------------------------------------------------------------
@@ -194,7 +196,7 @@ class XApiClient:
         page_param: str = "pagination_token",
     ) -> list[Post]:
         seen: dict[str, Post] = {}
-        query = {"tweet.fields": POST_FIELDS, **params}
+        query = {**self._post_fields, **params}
         async for page in self._pages(path, endpoint=endpoint, params=query, page_param=page_param):
             for item in page:
                 seen.setdefault(str(item["id"]), parse_post(item))
@@ -234,7 +236,7 @@ class XApiClient:
             "GET",
             f"/2/tweets/{post_id}",
             endpoint="GET /2/tweets/:id",
-            params={"tweet.fields": POST_FIELDS},
+            params=self._post_fields,
         )
         return parse_post(answer["data"])
 
@@ -243,7 +245,7 @@ class XApiClient:
             "GET",
             f"/2/tweets/{post_id}",
             endpoint="GET /2/tweets/:id",
-            params={"tweet.fields": POST_FIELDS},
+            params=self._post_fields,
         )
         metrics = answer["data"].get("public_metrics") or {}
         return PostMetrics(
@@ -288,7 +290,7 @@ class XApiClient:
         next_token: str | None = None
         while len(found) < max_results:
             params: dict[str, Any] = {
-                "tweet.fields": POST_FIELDS,
+                **self._post_fields,
                 "max_results": min(100, max(5, max_results - len(found))),
             }
             if next_token:
