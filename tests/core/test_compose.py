@@ -56,7 +56,7 @@ def test_app_services_run_our_commands_configured_only_by_settings(
     assert services["api"]["environment"]["CAMPAIGNS_TEMPORAL_ADDRESS"] == "temporal:7233"
 
 
-def test_dockerfile_copies_every_package(services: dict[str, Any]) -> None:
+def test_dockerfile_copies_every_package() -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     packages = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
     modules = pyproject["tool"]["setuptools"]["py-modules"]
