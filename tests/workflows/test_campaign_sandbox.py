@@ -1,0 +1,105 @@
+"""Whole campaigns against the sandbox over HTTP, with the real activities and worker,
+under time skipping: what the sandbox saw is what is asserted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+
+from core.db import make_engine
+from tests.helpers import assert_eventually
+from tests.workflows.campaign_stack import (
+    OWNER_X_ID,
+    CampaignStack,
+    awareness_spec,
+    campaign_stack,
+    outcome,
+    quest_spec,
+    status_of,
+)
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
+    engine = make_engine(sqlite_url)
+    yield engine
+    engine.dispose()
+
+
+async def first_post_of(stack: CampaignStack, handle: object) -> str:
+    async def running() -> str:
+        doc = await status_of(handle)  # type: ignore[arg-type]
+        assert doc.status == "running", doc.status
+        assert doc.posts.first is not None
+        return doc.posts.first
+
+    return await assert_eventually(running, timeout=30)
+
+
+async def test_an_awareness_campaign_pays_each_engagement_once(
+    skipping_client: Client, sqlite_engine: Engine
+) -> None:
+    async with campaign_stack(skipping_client, sqlite_engine) as stack:
+        stack.register("u1", "u2", "u3")
+        campaign_id = stack.draft(awareness_spec())
+        async with stack.worker():
+            handle = await stack.publish(campaign_id)
+            first = await first_post_of(stack, handle)
+            await stack.engage(
+                first,
+                {"user_id": "u1", "kind": "like"},
+                {"user_id": "u1", "kind": "repost"},
+                {"user_id": "u2", "kind": "like"},
+                {"user_id": "u2", "kind": "reply", "text": "love it"},
+                {"user_id": "stranger", "kind": "like"},
+            )
+            doc = await outcome(handle)
+        posts = await stack.posts()
+        transfers = await stack.transfers()
+    assert doc.status == "closed", doc.failure
+    ours = [p for p in posts if p["author_id"] == OWNER_X_ID]
+    assert len(ours) == 2
+    assert ours[1]["in_reply_to_tweet_id"] == ours[0]["id"]
+    payouts = {t["to"]: t["amount"] for t in transfers if t["kind"] == "payout"}
+    assert payouts == {"wallet-u1": 40, "wallet-u2": 30}
+    locked = sum(t["amount"] for t in transfers if t["kind"] == "lock")
+    refunded = sum(t["amount"] for t in transfers if t["kind"] == "refund")
+    assert locked == 1_000 and refunded == 930
+    assert doc.rewards.paid == 2 and doc.rewards.ineligible == 1
+    assert doc.engagement.likes == 3 and doc.engagement.unique_engagers == 3
+    assert doc.budget.spent == 70 and doc.budget.refunded == 930
+    kinds = [e.kind for e in stack.timeline(campaign_id)]
+    assert kinds[0] == "publishing" and kinds[-1] == "closed"
+    assert {"first_posted", "escrow_locked", "second_posted", "running"} <= set(kinds)
+    row = stack.campaign(campaign_id)
+    assert row.status == "closed" and row.last_status is not None
+    assert row.last_status["rewards"]["paid_amount"] == 70
+
+
+async def test_a_quest_pays_the_first_winners_with_the_answer(
+    skipping_client: Client, sqlite_engine: Engine
+) -> None:
+    async with campaign_stack(skipping_client, sqlite_engine) as stack:
+        stack.register("q1", "q2", "q3", "q4")
+        campaign_id = stack.draft(quest_spec())
+        async with stack.worker():
+            handle = await stack.publish(campaign_id)
+            first = await first_post_of(stack, handle)
+            await stack.engage(
+                first,
+                {"user_id": "q1", "kind": "reply", "text": "is it red?"},
+                {"user_id": "q2", "kind": "reply", "text": "BLUE   moon!"},
+                {"user_id": "q3", "kind": "quote", "text": "bluemoon"},
+                {"user_id": "q4", "kind": "reply", "text": "blue moon"},
+            )
+            doc = await outcome(handle)
+        transfers = await stack.transfers()
+    assert doc.status == "closed", doc.failure
+    payouts = sorted((t["to"], t["amount"]) for t in transfers if t["kind"] == "payout")
+    assert len(payouts) == 2 and all(amount == 500 for _, amount in payouts)
+    assert "wallet-q1" not in {to for to, _ in payouts}
+    refunded = sum(t["amount"] for t in transfers if t["kind"] == "refund")
+    assert refunded == 1
