@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox.problems import rate_limited, x_unavailable
+from sandbox.problems import ProblemError, ledger_problem, rate_limited, x_unavailable
 from sandbox.state import SandboxState
 
 UNLIMITED = 1_000_000
@@ -41,25 +41,24 @@ class FaultMiddleware:
             return
         faults = self.state.faults
         faulted = faults.target in ("all", api)
-        headers = self._rate_headers(api, faulted)
+        headers = self._rate_headers(faulted)
         if faulted and faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
-        if faulted and headers is not None and headers["x-rate-limit-remaining"] == "-1":
+        if faulted and headers["x-rate-limit-remaining"] == "-1":
             headers["x-rate-limit-remaining"] = "0"
             await _send_response(send, rate_limited().response(headers))
             return
         if faulted and self.state.rng.random() < faults.error_rate:
-            await _send_response(send, x_unavailable().response(headers))
+            await _send_response(send, _unavailable(api).response(headers))
             return
         if faulted and self.state.rng.random() < faults.lose_response_rate:
             await self._lose_response(scope, receive, send)
             return
         await self.app(scope, receive, _with_headers(send, headers))
 
-    def _rate_headers(self, api: str, faulted: bool) -> dict[str, str] | None:
-        """X's ``x-rate-limit-*`` headers; remaining is ``-1`` when this request is refused."""
-        if api != "x":
-            return None
+    def _rate_headers(self, faulted: bool) -> dict[str, str]:
+        """X's ``x-rate-limit-*`` headers (the ledger gets them too); remaining is ``-1`` when
+        this request is refused."""
         now = time.time()
         limit = self.state.faults.rate_limit if faulted else None
         if limit is None:
@@ -81,12 +80,13 @@ class FaultMiddleware:
             messages.append(message)
 
         await self.app(scope, receive, swallow)  # the effect is committed here
-        if self.state.rng.random() < 0.5:
-            await _send_response(send, x_unavailable().response())
+        started = [m for m in messages if m["type"] == "http.response.start"]
+        if not started or self.state.rng.random() < 0.5:
+            await _send_response(send, _unavailable(scope["path"]).response())
             return
         # Declare a longer body than we send: the client sees the connection end mid-response.
         body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
-        start = next(m for m in messages if m["type"] == "http.response.start")
+        start = started[0]
         raw = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         raw.append((b"content-length", str(len(body) + 64).encode()))
         await send({"type": "http.response.start", "status": start["status"], "headers": raw})
@@ -94,6 +94,12 @@ class FaultMiddleware:
             {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}
         )
         # Returning now, response unfinished, makes the server close the connection.
+
+
+def _unavailable(api_or_path: str) -> ProblemError:
+    if api_or_path == "x" or api_or_path.startswith("/2/"):
+        return x_unavailable()
+    return ledger_problem(503, "unavailable", "The ledger is unavailable; retry with the same key.")
 
 
 def _headers(limit: int, remaining: int, reset: int) -> dict[str, str]:
@@ -104,7 +110,7 @@ def _headers(limit: int, remaining: int, reset: int) -> dict[str, str]:
     }
 
 
-def _with_headers(send: Send, headers: dict[str, str] | None) -> Send:
+def _with_headers(send: Send, headers: dict[str, str]) -> Send:
     if not headers:
         return send
 

@@ -1,0 +1,124 @@
+"""The sandbox's X, over real HTTP: authorship, engagements as real posts, deletion, media."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.helpers import assert_eventually
+from tests.sandbox.world import SandboxWorld
+
+
+async def test_reads_need_a_bearer_and_accept_any(world: SandboxWorld) -> None:
+    token = await world.user("1001")
+    post = await world.x(token).create_post("hello")
+    anonymous = await world.http.get(f"{world.url}/2/tweets/{post.id}")
+    assert anonymous.status_code == 401
+    assert anonymous.json()["errors"][0]["code"] == 89
+    anyone = await world.http.get(
+        f"{world.url}/2/tweets/{post.id}", headers={"authorization": "Bearer whatever"}
+    )
+    assert anyone.status_code == 200
+    assert anyone.json()["data"]["author_id"] == "1001"
+
+
+async def test_users_are_idempotent_and_tokens_distinct(world: SandboxWorld) -> None:
+    first = await world.user("1001", "brand")
+    assert await world.user("1001", "brand") == first
+    assert await world.user("1002") != first
+
+
+async def test_quote_and_reply_engagements_are_real_posts(world: SandboxWorld) -> None:
+    x = world.x(await world.user("1001"))
+    root = await x.create_post("root")
+    terms = await x.create_post("terms", reply_to=root.id)
+    quote_ids = await world.engage(root.id, {"user_id": "42", "kind": "quote", "text": "wow"})
+    reply_ids = await world.engage(terms.id, {"user_id": "43", "kind": "reply", "text": "42"})
+
+    quotes = await x.quote_posts(root.id)
+    replies = await x.replies(root.id)
+    assert [(q.id, q.author_id, q.text) for q in quotes] == [(quote_ids[0], "42", "wow")]
+    # A reply to the thread's second post is in the root's conversation.
+    assert {r.id for r in replies} == {terms.id, reply_ids[0]}
+    by_id = {r.id: r for r in replies}
+    assert by_id[reply_ids[0]].in_reply_to_post_id == terms.id
+    assert by_id[reply_ids[0]].conversation_id == root.id
+    # Unknown engagers were created as users on the fly.
+    assert [p.author_id for p in await x.recent_posts("43")] == ["43"]
+
+
+async def test_deleting_is_for_the_author_only(world: SandboxWorld) -> None:
+    author = world.x(await world.user("1001"))
+    other = world.x(await world.user("1002"))
+    post = await author.create_post("mine")
+    forbidden = await world.http.delete(
+        f"{world.url}/2/tweets/{post.id}",
+        headers={"authorization": f"Bearer {other._bearer_token}"},
+    )
+    assert forbidden.status_code == 403
+    assert await author.delete_post(post.id) is True
+    assert await author.delete_post(post.id) is False
+    assert [p["deleted"] for p in await world.posts()] == [True]
+    # Text of a deleted post may be posted again.
+    await author.create_post("mine")
+
+
+async def test_concurrent_identical_posts_create_one(world: SandboxWorld) -> None:
+    token = await world.user("1001")
+    x = world.x(token)
+    outcomes = await asyncio.gather(
+        *(x.create_post("exactly once") for _ in range(20)), return_exceptions=True
+    )
+    created = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(created) == 1
+    assert [p["text"] for p in await world.posts()] == ["exactly once"]
+
+
+async def test_posting_unprocessed_media_is_refused(world: SandboxWorld) -> None:
+    token = await world.user("1001")
+    headers = {"authorization": f"Bearer {token}"}
+    init = await world.http.post(
+        f"{world.url}/2/media/upload/initialize",
+        json={"media_type": "image/png", "total_bytes": 3},
+        headers=headers,
+    )
+    media_id = init.json()["data"]["id"]
+    await world.http.post(
+        f"{world.url}/2/media/upload/{media_id}/append",
+        json={"media": "YWJj", "segment_index": 0},
+        headers=headers,
+    )
+    await world.http.post(f"{world.url}/2/media/upload/{media_id}/finalize", headers=headers)
+    refused = await world.http.post(
+        f"{world.url}/2/tweets",
+        json={"text": "too soon", "media": {"media_ids": [media_id]}},
+        headers=headers,
+    )
+    assert refused.status_code == 400
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert await world.posts() == []
+
+
+async def test_invalid_body_is_a_problem_naming_the_field(world: SandboxWorld) -> None:
+    token = await world.user("1001")
+    answer = await world.http.post(
+        f"{world.url}/2/tweets", json={"text": 5}, headers={"authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 400
+    assert answer.json()["parameter"] == "text"
+
+
+async def test_simulate_brings_engagers_over_time(world: SandboxWorld) -> None:
+    x = world.x(await world.user("1001"))
+    post = await x.create_post("organic")
+    await world.control("POST", "/simulate", {"tweet_id": post.id, "users": 8, "per_minute": 6000})
+
+    async def all_arrived() -> int:
+        metrics = await x.post_metrics(post.id)
+        total = (
+            metrics.like_count + metrics.repost_count + metrics.quote_count + metrics.reply_count
+        )
+        assert total == 8
+        return total
+
+    arrived: int = await assert_eventually(all_arrived, timeout=10)
+    assert arrived == 8
