@@ -167,3 +167,21 @@ def test_the_checks_can_fail() -> None:
     )
     with pytest.raises(AssertionError, match="does not match"):
         validate_response(unknown_problem)
+
+
+async def test_every_served_endpoint_errors_as_described(recorded: Recorded) -> None:
+    """Each X operation the sandbox serves: refused (401, or 400 for a missing query or body),
+    then unavailable (503), every answer as described."""
+    world = recorded.world
+    operations = sorted(served_x_operations())
+    for method, shape in operations:
+        path = shape.replace("{}", "1234")
+        await recorded.http.request(method, world.url + path)
+    await world.faults(error_rate=1.0)
+    for method, shape in operations:
+        path = shape.replace("{}", "1234")
+        await recorded.http.request(method, world.url + path, headers={"authorization": "Bearer a"})
+
+    checked = [(e.method, e.status, validate_response(e)) for e in recorded.x_exchanges()]
+    assert sorted({(m, _shape(t)) for m, s, t in checked if s in (400, 401)}) == operations
+    assert sorted({(m, _shape(t)) for m, s, t in checked if s == 503}) == operations
