@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import client_commands, stack
+from cli import client_commands, demo, stack
 
 app = typer.Typer(
     name="campaigns",
@@ -26,3 +26,6 @@ stack.register(app)
 # For people and scripts: list, show, publish, pause, resume, cancel, status, watch against
 # the API (cli/client_commands.py).
 client_commands.register(app)
+
+# A whole campaign against the local stack's sandbox in about a minute (cli/demo.py).
+app.command("demo")(demo.demo)
