@@ -51,10 +51,10 @@ class CampaignPublishing(CampaignSettlement):
     async def _start_and_publish(self, start_at: datetime | None) -> bool:
         """Publish the campaign; False if it was cancelled before its first post."""
         assert self._definition is not None
-        if self._doc.status == CampaignStatus.SCHEDULED and start_at is not None:
-            await self._transition(
-                CampaignStatus.SCHEDULED, "scheduled", {"start_at": start_at.isoformat()}
-            )
+        if start_at is not None and start_at > workflow.now():
+            # A pause may have arrived already: then the status stays paused.
+            status = CampaignStatus.PAUSED if self._paused_at else CampaignStatus.SCHEDULED
+            await self._transition(status, "scheduled", {"start_at": start_at.isoformat()})
             # The start timer runs on while paused; a pause holds the campaign after it fires.
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(

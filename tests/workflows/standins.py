@@ -6,13 +6,17 @@ what the world saw, and can be told to fail a step.
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
+from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
 
 from activities import payloads as p
 from core.contracts import (
@@ -21,7 +25,10 @@ from core.contracts import (
     RewardTableRequest,
     RewardTableResult,
 )
-from tests.workflows.standin_distribution import STANDIN_PAY_ALL
+from core.temporal import start_campaign_workflow
+from tests.helpers import new_worker
+from tests.workflows.standin_distribution import STANDIN_PAY_ALL, StandInDistributionWorkflow
+from workflows.campaign import CampaignWorkflow
 
 
 @dataclass
@@ -41,6 +48,9 @@ class StandInWorld:
     escrow_closed: bool = False
     polls: int = 0
     timeline: dict[int, p.TransitionRecord] = field(default_factory=dict)
+    # When set, the first post waits for it (to send messages while it is in flight).
+    first_post_gate: asyncio.Event | None = None
+    first_post_started: asyncio.Event = field(default_factory=asyncio.Event)
 
     def kinds(self) -> list[str]:
         return [self.timeline[seq].kind for seq in sorted(self.timeline)]
@@ -62,6 +72,9 @@ class StandInWorld:
 
         @activity.defn(name=p.PUBLISH_FIRST_POST)
         async def publish_first_post(request: p.PublishRequest) -> p.PublishedPost:
+            world.first_post_started.set()
+            if world.first_post_gate is not None:
+                await world.first_post_gate.wait()
             world._maybe_fail("first_post")
             post_id = world.posts.setdefault("first", "post-1")
             return p.PublishedPost(post_id)
@@ -144,3 +157,41 @@ class StandInWorld:
             refund_escrow,
             close_escrow,
         ]
+
+
+def make_world(**overrides: Any) -> StandInWorld:
+    definition = p.CampaignDefinition(
+        campaign_id=uuid.uuid4().hex,
+        owner_id="owner-1",
+        name="Launch week",
+        type="awareness",
+        asset="native",
+        budget=1_000,
+        duration_seconds=3_600,
+        poll_interval_seconds=300,
+    )
+    return StandInWorld(definition=definition, **overrides)
+
+
+def standin_worker(client: Client, world: StandInWorld) -> Worker:
+    return new_worker(
+        client,
+        CampaignWorkflow,
+        StandInDistributionWorkflow,
+        activities=world.activities(),
+    )
+
+
+async def start(
+    client: Client, world: StandInWorld, worker: Worker, start_at: datetime | None = None
+) -> WorkflowHandle[Any, Any]:
+    d = world.definition
+    return await start_campaign_workflow(
+        client,
+        campaign_id=d.campaign_id,
+        owner_id=d.owner_id,
+        campaign_type=d.type,
+        name=d.name,
+        task_queue=worker.task_queue,
+        start_at=start_at,
+    )

@@ -2,60 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
+from temporalio.client import Client
 
-from pydantic import TypeAdapter
-from temporalio.client import Client, WorkflowHandle
-from temporalio.worker import Worker
-
-from activities.payloads import CampaignDefinition
-from core.contracts import StatusDocument
-from core.temporal import start_campaign_workflow
-from tests.helpers import new_worker
-from tests.workflows.standin_distribution import StandInDistributionWorkflow
-from tests.workflows.standins import StandInWorld
-from workflows.campaign import CampaignWorkflow
-
-
-def make_world(**overrides: Any) -> StandInWorld:
-    definition = CampaignDefinition(
-        campaign_id=uuid.uuid4().hex,
-        owner_id="owner-1",
-        name="Launch week",
-        type="awareness",
-        asset="native",
-        budget=1_000,
-        duration_seconds=3_600,
-        poll_interval_seconds=300,
-    )
-    return StandInWorld(definition=definition, **overrides)
-
-
-def standin_worker(client: Client, world: StandInWorld) -> Worker:
-    return new_worker(
-        client,
-        CampaignWorkflow,
-        StandInDistributionWorkflow,
-        activities=world.activities(),
-    )
-
-
-async def start(client: Client, world: StandInWorld, worker: Worker) -> WorkflowHandle[Any, Any]:
-    d = world.definition
-    return await start_campaign_workflow(
-        client,
-        campaign_id=d.campaign_id,
-        owner_id=d.owner_id,
-        campaign_type=d.type,
-        name=d.name,
-        task_queue=worker.task_queue,
-    )
-
-
-async def outcome(handle: WorkflowHandle[Any, Any]) -> StatusDocument:
-    """The final status document (under time skipping, waiting here lets time run ahead)."""
-    return TypeAdapter(StatusDocument).validate_python(await handle.result())
+from tests.workflows.campaign_stack import outcome
+from tests.workflows.standins import make_world, standin_worker, start
 
 
 async def test_a_campaign_runs_from_first_post_to_refund(skipping_client: Client) -> None:
