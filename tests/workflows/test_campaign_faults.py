@@ -1,0 +1,173 @@
+"""The world misbehaves: faults on every X and ledger call (errors, lost responses), the
+worker stopped and restarted mid-distribution, a burst of 429s. The sandbox's ground truth
+must still show two posts per campaign, one payout per recipient, locked = paid + refunded."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, func, select
+from temporalio.client import Client, WorkflowHandle
+
+from core.db import make_engine
+from core.models import Payout
+from tests.helpers import assert_eventually
+from tests.workflows.campaign_stack import (
+    OWNER_X_ID,
+    CampaignStack,
+    awareness_spec,
+    campaign_stack,
+    outcome,
+    quest_spec,
+    status_of,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def pg_or_sqlite_engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+async def running_first_post(handle: WorkflowHandle[Any, Any]) -> str:
+    async def running() -> str:
+        doc = await status_of(handle)
+        assert doc.status == "running" and doc.posts.first, doc.status
+        return doc.posts.first
+
+    first: str = await assert_eventually(running, timeout=120, interval=0.2)
+    return first
+
+
+async def until_distributing(handles: list[WorkflowHandle[Any, Any]]) -> bool:
+    async def distributing() -> bool:
+        statuses = [(await status_of(h)).status for h in handles]
+        assert "distributing" in statuses, statuses
+        return True
+
+    reached: bool = await assert_eventually(distributing, timeout=300, interval=0.05)
+    return reached
+
+
+def texts(spec: dict[str, Any]) -> tuple[str, str]:
+    return spec["first_post"]["text"], spec["second_post"]["text"]
+
+
+async def assert_ground_truth(
+    stack: CampaignStack, specs: dict[str, dict[str, Any]], escrows: dict[str, str]
+) -> None:
+    posts = [p for p in await stack.posts() if p["author_id"] == OWNER_X_ID]
+    for first_text, second_text in (texts(spec) for spec in specs.values()):
+        firsts = [p for p in posts if p["text"] == first_text and not p["deleted"]]
+        seconds = [p for p in posts if p["text"] == second_text and not p["deleted"]]
+        assert len(firsts) == 1 and len(seconds) == 1
+        assert seconds[0]["in_reply_to_tweet_id"] == firsts[0]["id"]
+    assert len(posts) == 2 * len(specs)
+    by_escrow: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for transfer in await stack.transfers():
+        by_escrow[transfer["escrow"]].append(transfer)
+    for campaign_id, escrow_id in escrows.items():
+        transfers = by_escrow[escrow_id]
+        amounts: Counter[str] = Counter()
+        for t in transfers:
+            amounts[t["kind"]] += t["amount"]
+        payouts = [t["to"] for t in transfers if t["kind"] == "payout"]
+        assert len(payouts) == len(set(payouts)), "someone was paid twice"
+        assert amounts["lock"] == amounts["payout"] + amounts["refund"]
+        assert amounts["lock"] == specs[campaign_id]["budget"]
+        with Session(stack.engine) as session:
+            paid_rows = session.exec(
+                select(func.count())
+                .select_from(Payout)
+                .where(Payout.campaign_id == campaign_id, Payout.state == "paid")
+            ).one()
+        assert len(payouts) == paid_rows > 0
+
+
+async def test_faults_and_a_restart_mid_distribution_pay_everyone_exactly_once(
+    skipping_client: Client, pg_or_sqlite_engine: Engine
+) -> None:
+    async with campaign_stack(skipping_client, pg_or_sqlite_engine) as stack:
+        repliers = [f"r{i}" for i in range(600)]
+        stack.register(*repliers)
+        tag = uuid.uuid4().hex[:6]
+        specs = {}
+        for spec in (
+            awareness_spec(
+                budget=20_000,
+                rewards={"like": 0, "repost": 0, "quote": 0, "reply": 20},
+                second_post={"text": f"Terms {tag}: one reward per person."},
+            ),
+            quest_spec(
+                budget=30_000,
+                quest={"answer": "Blue Moon", "winners": 300},
+                second_post={"text": f"Quest terms {tag}: first 300 with the answer."},
+            ),
+        ):
+            specs[stack.draft(spec)] = spec
+        await stack.sandbox(
+            "PUT", "/faults", {"error_rate": 0.05, "lose_response_rate": 0.05, "seed": 7}
+        )
+        async with stack.worker():
+            handles = [await stack.publish(campaign_id) for campaign_id in specs]
+            awareness_post, quest_post = [await running_first_post(h) for h in handles]
+            await stack.engage(
+                awareness_post,
+                *({"user_id": u, "kind": "reply", "text": f"nice {u}"} for u in repliers),
+            )
+            await stack.engage(
+                quest_post,
+                *({"user_id": u, "kind": "reply", "text": "blue moon"} for u in repliers[:400]),
+            )
+            results = [asyncio.create_task(outcome(h)) for h in handles]
+            await until_distributing(handles)
+        # The worker is gone mid-distribution; a new one picks the campaigns up.
+        async with stack.worker():
+            docs = await asyncio.gather(*results)
+        escrows = {doc.campaign_id: doc.escrow.id for doc in docs if doc.escrow.id}
+        assert [doc.status for doc in docs] == ["closed", "closed"], [d.failure for d in docs]
+        assert len(escrows) == 2
+        await assert_ground_truth(stack, specs, escrows)
+    quest_doc = docs[1]
+    assert quest_doc.rewards.paid == 300 and quest_doc.rewards.paid_amount == 30_000
+
+
+async def test_a_burst_of_429s_waits_for_the_reset(
+    skipping_client: Client, pg_or_sqlite_engine: Engine
+) -> None:
+    """While publishing (real time: the test is not waiting on the result, so the server does
+    not skip time) X allows one call a second; the posts wait for the reset and go out once."""
+    async with campaign_stack(skipping_client, pg_or_sqlite_engine) as stack:
+        stack.register("a", "b")
+        spec = awareness_spec()
+        campaign_id = stack.draft(spec)
+        await stack.sandbox(
+            "PUT", "/faults", {"rate_limit": {"limit": 1, "window_s": 1.0}, "target": "x"}
+        )
+        async with stack.worker():
+            handle = await stack.publish(campaign_id)
+            first = await running_first_post(handle)
+            await stack.sandbox("DELETE", "/faults")
+            await stack.engage(first, {"user_id": "a", "kind": "like"})
+            doc = await outcome(handle)
+        assert doc.status == "closed", doc.failure
+        escrow_id = doc.escrow.id
+        assert escrow_id is not None
+        await assert_ground_truth(stack, {campaign_id: spec}, {campaign_id: escrow_id})
+        history = await handle.fetch_history()
+    retried = [
+        e.activity_task_started_event_attributes.attempt
+        for e in history.events
+        if e.HasField("activity_task_started_event_attributes")
+        and e.activity_task_started_event_attributes.attempt > 1
+    ]
+    assert retried, "no call was rate limited: the test proves nothing"
