@@ -3,10 +3,13 @@ owner, participants and a draft, and the real worker (``worker.build_worker``)."
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +27,10 @@ from core.temporal import start_campaign_workflow
 from sandbox.app import create_app
 from tests.helpers import serve_asgi
 from worker import build_worker
+
+HISTORIES_DIR = Path(__file__).resolve().parent.parent / "histories"
+# Recorded histories change only on purpose: CAMPAIGNS_RECORD_HISTORIES=1 pytest ...
+RECORD_HISTORIES = os.environ.get("CAMPAIGNS_RECORD_HISTORIES") == "1"
 
 OWNER_X_ID = "1000"
 OWNER_WALLET = "wallet-owner"
@@ -177,3 +184,11 @@ async def campaign_stack(client: Client, engine: Engine) -> AsyncIterator[Campai
         stack = CampaignStack(client, engine, http, base_url, f"tq-{uuid.uuid4()}")
         await stack.setup_owner()
         yield stack
+
+
+async def record_history_if_asked(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    """Write the finished campaign's history to tests/histories/<name>.json, only when asked."""
+    if not RECORD_HISTORIES:
+        return
+    history = await handle.fetch_history()
+    await asyncio.to_thread((HISTORIES_DIR / f"{name}.json").write_text, history.to_json())

@@ -18,6 +18,7 @@ from tests.workflows.campaign_stack import (
     campaign_stack,
     outcome,
     quest_spec,
+    record_history_if_asked,
     status_of,
 )
 
@@ -57,6 +58,7 @@ async def test_an_awareness_campaign_pays_each_engagement_once(
                 {"user_id": "stranger", "kind": "like"},
             )
             doc = await outcome(handle)
+        await record_history_if_asked(handle, "awareness-campaign")
         posts = await stack.posts()
         transfers = await stack.transfers()
     assert doc.status == "closed", doc.failure
@@ -96,6 +98,7 @@ async def test_a_quest_pays_the_first_winners_with_the_answer(
                 {"user_id": "q4", "kind": "reply", "text": "blue moon"},
             )
             doc = await outcome(handle)
+        await record_history_if_asked(handle, "quest-campaign")
         transfers = await stack.transfers()
     assert doc.status == "closed", doc.failure
     payouts = sorted((t["to"], t["amount"]) for t in transfers if t["kind"] == "payout")

@@ -1,0 +1,37 @@
+"""Recorded histories of finished campaigns replay against today's workflow code: a change
+that would break running campaigns (non-determinism) fails here.
+
+Regenerate deliberately, never silently:
+``CAMPAIGNS_RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_campaign_sandbox.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from core.temporal import DATA_CONVERTER
+from workflows.campaign import CampaignWorkflow
+from workflows.distribution import DistributionWorkflow
+
+HISTORIES = sorted(Path(__file__).parent.glob("*.json"))
+
+
+def test_a_history_of_each_campaign_type_is_kept() -> None:
+    names = {path.stem for path in HISTORIES}
+    assert {"awareness-campaign", "quest-campaign"} <= names
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_recorded_history_replays(path: Path) -> None:
+    text = await asyncio.to_thread(path.read_text)
+    history = WorkflowHistory.from_json(f"replay-{path.stem}", text)
+    replayer = Replayer(
+        workflows=[CampaignWorkflow, DistributionWorkflow], data_converter=DATA_CONVERTER
+    )
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
