@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +18,9 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from activities.rewards import RewardActivities
 from clients.ledger import LedgerClient
 from core.contracts import DistributionInput, RewardTableRequest, distribution_workflow_id_for
-from core.db import session_factory
+from core.db import make_engine, session_factory
 from sandbox.app import create_app
-from tests.helpers import new_worker, serve_asgi
+from tests.helpers import assert_eventually, new_worker, serve_asgi
 from tests.workflows.distribution_parent import DistributionParentWorkflow, ParentReport
 from tests.workflows.distribution_seed import SeededCampaign, seed_campaign
 from workflows.distribution import DistributionWorkflow
@@ -62,6 +62,14 @@ class Sandbox:
 async def sandbox() -> AsyncIterator[Sandbox]:
     async with serve_asgi(create_app()) as url, httpx.AsyncClient(timeout=30) as http:
         yield Sandbox(http, url, LedgerClient(http, f"{url}/ledger"))
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
+    """One database is enough where the database is not what is tested."""
+    engine = make_engine(sqlite_url)
+    yield engine
+    engine.dispose()
 
 
 async def distribute(
@@ -191,3 +199,48 @@ async def test_an_escrow_short_of_funds_pays_in_order_and_fails_the_rest(
     assert (result.progress.paid, result.progress.failed, result.progress.paid_amount) == (6, 4, 60)
     paid_to = [t["to"] for t in await sandbox.payouts()]
     assert paid_to == list(seeded.wallets.values())[:6]
+
+
+@pytest.mark.dev_server
+async def test_a_worker_stopped_mid_distribution_and_restarted_pays_each_once(
+    dev_env: WorkflowEnvironment, sandbox: Sandbox, sqlite_engine: Engine
+) -> None:
+    # The dev server, not the time-skipping one: it moves a stopped worker's sticky workflow
+    # tasks back to the shared queue, as a production server does.
+    client = dev_env.client
+    engine = sqlite_engine
+    seeded = seed_campaign(engine, recipients=2000)
+    activities = RewardActivities(session_factory(engine), sandbox.ledger)
+    await ActivityEnvironment().run(
+        activities.build_reward_table, RewardTableRequest(seeded.campaign_id, seeded.budget)
+    )
+    escrow_id = await sandbox.open_escrow(seeded)
+    await sandbox.faults(latency_ms=40, lose_response_rate=0.2, target="ledger", seed=3)
+    task_queue = f"tq-{uuid.uuid4()}"
+
+    async def some_paid() -> int:
+        paid = len(await sandbox.payouts())
+        assert paid >= 300
+        return paid
+
+    async with new_worker(
+        client, DistributionWorkflow, activities=[activities.pay_batch], task_queue=task_queue
+    ):
+        handle = await client.start_workflow(
+            DistributionWorkflow.run,
+            DistributionInput(seeded.campaign_id, escrow_id, "", batch_size=50),
+            id=distribution_workflow_id_for(seeded.campaign_id),
+            task_queue=task_queue,
+        )
+        # (assert_eventually's union signature cannot infer T for an async check under mypy)
+        await assert_eventually(some_paid, timeout=60)  # type: ignore[arg-type]
+    # The worker is gone, cancelling the batch it was paying; the rest waits for a worker.
+    assert len(await sandbox.payouts()) < 2000
+    async with new_worker(
+        client, DistributionWorkflow, activities=[activities.pay_batch], task_queue=task_queue
+    ):
+        result = await handle.result()
+
+    await sandbox.faults()
+    assert (result.progress.paid, result.progress.pending) == (2000, 0)
+    assert_one_payout_per_recipient(await sandbox.payouts(), seeded, amount=10)
