@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import uvicorn
 from temporalio.client import Client
@@ -33,20 +34,33 @@ def new_worker(
     )
 
 
+@overload
 async def assert_eventually(
-    check: Callable[[], Awaitable[T]] | Callable[[], T],
+    check: Callable[[], Awaitable[T]], *, timeout: float = ..., interval: float = ...
+) -> T: ...
+
+
+@overload
+async def assert_eventually(
+    check: Callable[[], T], *, timeout: float = ..., interval: float = ...
+) -> T: ...
+
+
+async def assert_eventually(
+    check: Callable[[], Any],
     *,
     timeout: float = 10.0,
     interval: float = 0.05,
-) -> T:
-    """Call ``check`` until it stops raising AssertionError (returns its value) or time is up."""
+) -> Any:
+    """Call ``check`` (sync or async) until it stops raising AssertionError, then return its
+    value; re-raise the last AssertionError once ``timeout`` seconds have passed."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             result = check()
-            if asyncio.iscoroutine(result):
+            if inspect.isawaitable(result):
                 result = await result
-            return result  # type: ignore[return-value]
+            return result
         except AssertionError:
             if time.monotonic() >= deadline:
                 raise
