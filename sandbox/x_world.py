@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -92,6 +93,8 @@ class XWorld:
         self._quotes_of: dict[str, list[str]] = {}
         self._by_author: dict[str, list[str]] = {}
         self._by_conversation: dict[str, list[str]] = {}
+        # How many live posts each (author, text) has: the duplicate check without a scan.
+        self._live_texts: Counter[tuple[str, str]] = Counter()
 
     # --- users -------------------------------------------------------------------------
 
@@ -117,10 +120,7 @@ class XWorld:
         media_ids: list[str] | None = None,
         check_duplicate: bool = True,
     ) -> XPost:
-        if check_duplicate and any(
-            self.posts[pid].text == text and not self.posts[pid].deleted
-            for pid in self._by_author.get(author.id, [])
-        ):
+        if check_duplicate and self._live_texts[(author.id, text)] > 0:
             raise x_duplicate_content()
         parent = (
             self.visible_post(reply_to, parameter="reply.in_reply_to_tweet_id")
@@ -149,6 +149,7 @@ class XWorld:
             media_ids=list(media_ids or []),
         )
         self.posts[post_id] = post
+        self._live_texts[(author.id, text)] += 1
         self._by_author.setdefault(author.id, []).append(post_id)
         self._by_conversation.setdefault(post.conversation_id, []).append(post_id)
         if parent:
@@ -164,6 +165,7 @@ class XWorld:
         if post.author_id != author.id:
             raise x_forbidden("You are not allowed to delete this Post.", "post", post_id)
         post.deleted = True
+        self._live_texts[(post.author_id, post.text)] -= 1
         return True
 
     def visible_post(self, post_id: str, *, parameter: str = "id") -> XPost:
