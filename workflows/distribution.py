@@ -70,6 +70,7 @@ class DistributionWorkflow:
             )
             after_seq = result.last_seq
             batches += 1
+            workflow.set_current_details(_details(result.progress, after_seq))
             await self._report(input.parent_workflow_id, result.progress)
             if result.sent == 0 or result.progress.pending == 0:
                 return DistributionResult(progress=result.progress)
@@ -86,3 +87,13 @@ class DistributionWorkflow:
             # Payouts matter more than their progress report: go on without the parent.
             self._parent_reachable = False
             workflow.logger.warning("parent %s unreachable: %s", parent_workflow_id, error)
+
+
+def _details(progress: DistributionProgress, after_seq: int) -> str:
+    """Markdown for the Web UI: where the distribution is."""
+    return (
+        f"**Distribution** up to #{after_seq}\n\n"
+        f"- paid: {progress.paid} of {progress.recipients} ({progress.paid_amount} units)\n"
+        f"- failed: {progress.failed}\n"
+        f"- pending: {progress.pending}"
+    )
