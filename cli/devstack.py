@@ -202,11 +202,13 @@ def run_dev_stack(settings: Settings) -> int:
         return None
 
     def start_part(name: str) -> None:
-        children.start(name, [sys.executable, "-m", "cli", name], env)
+        children.start(name, [sys.executable, "-m", "cli", name], env, no_threads_yet=False)
 
     exit_code = 0
     try:
-        children.start("temporal dev server", temporal_argv(binary, stack), env)
+        children.start(
+            "temporal dev server", temporal_argv(binary, stack), env, no_threads_yet=True
+        )
         problem = poll_until(
             lambda: temporal_answers(stack), timeout=TEMPORAL_READY_SECONDS, abort=abort_reason
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 import signal
 import subprocess
 import sys
@@ -15,10 +14,10 @@ from dataclasses import dataclass, field
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: its own session (Ctrl-C reaches only the parent, which stops
-    the children in order) and, on Linux, SIGTERM if the parent dies without cleaning up."""
-    os.setsid()
+def die_with_parent() -> None:
+    """On Linux, have the kernel send this process SIGTERM when its parent dies, so a killed
+    ``campaigns dev`` (kill -9) leaves no orphans. Python children call it themselves at start
+    (cli/__main__.py); for the Temporal binary it runs between fork and exec."""
     if sys.platform == "linux":
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -43,8 +42,20 @@ class ChildProcesses:
 
     children: list[Child] = field(default_factory=list)
 
-    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str]) -> Child:
-        process = subprocess.Popen(list(argv), env=dict(env), preexec_fn=_die_with_parent)
+    def start(
+        self, name: str, argv: Sequence[str], env: Mapping[str, str], *, no_threads_yet: bool
+    ) -> Child:
+        """Start a child in its own session: Ctrl-C reaches only us, and we stop it in order.
+
+        ``no_threads_yet``: nothing but this thread runs in our process (no Temporal client
+        yet), so code between fork and exec is safe and sets the parent-death signal.
+        """
+        process = subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            start_new_session=True,
+            preexec_fn=die_with_parent if no_threads_yet else None,
+        )
         child = Child(name, process)
         self.children.append(child)
         return child

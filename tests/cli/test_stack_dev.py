@@ -78,6 +78,15 @@ def child_pids(parent: int) -> list[int]:
     return pids
 
 
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for whoever adopted it to reap it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def command_line(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
 
@@ -161,7 +170,7 @@ def interrupt_and_assert_everything_stops(run: DevStackRun) -> None:
         assert part in commands
     run.process.send_signal(signal.SIGINT)
     assert run.process.wait(timeout=90) == 0
-    still_there = [pid for pid in children if Path(f"/proc/{pid}").exists()]
+    still_there = [pid for pid in children if alive(pid)]
     assert still_there == [], [command_line(pid) for pid in still_there]
 
 
@@ -194,3 +203,20 @@ async def test_dev_stack_starts_stops_and_keeps_its_state(
         assert session.exec(select(Owner).where(Owner.name == "kept")).one()
     engine.dispose()
     interrupt_and_assert_everything_stops(second)
+
+
+async def test_killed_dev_stack_leaves_no_orphans(
+    start_stack: Callable[[str], DevStackRun],
+) -> None:
+    """kill -9 skips our cleanup; the parent-death signal still stops every part."""
+    run = start_stack("killed")
+    await wait_until_everything_answers(run)
+    children = child_pids(run.process.pid)
+    assert len(children) == 4
+    run.process.kill()
+    run.process.wait(timeout=30)
+
+    def all_gone() -> None:
+        assert [pid for pid in children if alive(pid)] == []
+
+    await assert_eventually(all_gone, timeout=60, interval=0.2)
