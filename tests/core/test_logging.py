@@ -21,9 +21,11 @@ from tests.helpers import new_worker
 @pytest.fixture
 def log_output() -> Iterator[io.StringIO]:
     """A stream the logging goes to during the test; the handler is removed afterwards."""
+    root = logging.getLogger()
+    level = root.level
     stream = io.StringIO()
     yield stream
-    root = logging.getLogger()
+    root.setLevel(level)
     for handler in [h for h in root.handlers if h.get_name() == "campaigns"]:
         root.removeHandler(handler)
 
