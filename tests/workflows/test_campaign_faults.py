@@ -93,10 +93,13 @@ async def assert_ground_truth(
         assert len(payouts) == paid_rows > 0
 
 
+@pytest.mark.dev_server
 async def test_faults_and_a_restart_mid_distribution_pay_everyone_exactly_once(
-    skipping_client: Client, pg_or_sqlite_engine: Engine
+    dev_client: Client, pg_or_sqlite_engine: Engine
 ) -> None:
-    async with campaign_stack(skipping_client, pg_or_sqlite_engine) as stack:
+    """On the dev server in real time (a one-minute campaign): a stopped worker's tasks move
+    to the next worker as in production, which the time-skipping server does not model."""
+    async with campaign_stack(dev_client, pg_or_sqlite_engine) as stack:
         repliers = [f"r{i}" for i in range(600)]
         stack.register(*repliers)
         tag = uuid.uuid4().hex[:6]
@@ -106,11 +109,15 @@ async def test_faults_and_a_restart_mid_distribution_pay_everyone_exactly_once(
                 budget=20_000,
                 rewards={"like": 0, "repost": 0, "quote": 0, "reply": 20},
                 second_post={"text": f"Terms {tag}: one reward per person."},
+                duration_seconds=60,
+                poll_interval_seconds=10,
             ),
             quest_spec(
                 budget=30_000,
                 quest={"answer": "Blue Moon", "winners": 300},
                 second_post={"text": f"Quest terms {tag}: first 300 with the answer."},
+                duration_seconds=60,
+                poll_interval_seconds=10,
             ),
         ):
             specs[stack.draft(spec)] = spec
