@@ -106,3 +106,42 @@ async def test_a_quest_pays_the_first_winners_with_the_answer(
     assert "wallet-q1" not in {to for to, _ in payouts}
     refunded = sum(t["amount"] for t in transfers if t["kind"] == "refund")
     assert refunded == 1
+
+
+async def test_media_is_uploaded_and_processed_before_the_first_post(
+    skipping_client: Client, sqlite_engine: Engine
+) -> None:
+    async with campaign_stack(skipping_client, sqlite_engine) as stack:
+        media_url = f"{stack.base_url}/sandbox/media/banner.png"
+        spec = awareness_spec(
+            first_post={
+                "text": "With a picture",
+                "media": [{"url": media_url, "media_type": "image/png"}],
+            }
+        )
+        campaign_id = stack.draft(spec)
+        async with stack.worker():
+            doc = await outcome(await stack.publish(campaign_id))
+        posts = await stack.posts()
+    assert doc.status == "closed", doc.failure
+    first = next(p for p in posts if p["id"] == doc.posts.first)
+    assert len(first["media_ids"]) == 1
+
+
+async def test_media_that_fails_processing_fails_the_campaign_with_nothing_posted(
+    skipping_client: Client, sqlite_engine: Engine
+) -> None:
+    async with campaign_stack(skipping_client, sqlite_engine) as stack:
+        media_url = f"{stack.base_url}/sandbox/media/fail.png"
+        spec = awareness_spec(
+            first_post={"text": "Broken", "media": [{"url": media_url, "media_type": "image/png"}]}
+        )
+        campaign_id = stack.draft(spec)
+        async with stack.worker():
+            doc = await outcome(await stack.publish(campaign_id))
+        posts = await stack.posts()
+        transfers = await stack.transfers()
+    assert doc.status == "failed"
+    assert doc.failure is not None and "MediaProcessingFailed" in doc.failure
+    assert posts == [] and transfers == []
+    assert [e.kind for e in stack.timeline(campaign_id)][-1] == "failed"
