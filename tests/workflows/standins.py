@@ -51,6 +51,9 @@ class StandInWorld:
     # When set, the first post waits for it (to send messages while it is in flight).
     first_post_gate: asyncio.Event | None = None
     first_post_started: asyncio.Event = field(default_factory=asyncio.Event)
+    # When set, paying waits for it (to send messages while distributing).
+    pay_gate: asyncio.Event | None = None
+    pay_started: asyncio.Event = field(default_factory=asyncio.Event)
 
     def kinds(self) -> list[str]:
         return [self.timeline[seq].kind for seq in sorted(self.timeline)]
@@ -126,6 +129,9 @@ class StandInWorld:
 
         @activity.defn(name=STANDIN_PAY_ALL)
         async def pay_all(input: DistributionInput) -> DistributionProgress:
+            world.pay_started.set()
+            if world.pay_gate is not None:
+                await world.pay_gate.wait()
             world._maybe_fail("distribution")
             world.paid = min(world.earned, world.locked)
             return DistributionProgress(

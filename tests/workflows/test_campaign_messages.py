@@ -212,3 +212,43 @@ async def test_extend_refused_before_running_and_top_up_adds_to_the_first_lock(
         await campaign.execute_update(CampaignWorkflow.top_up, TopUpRequest(250))
         doc = await outcome(handle)
     assert world.locked == 1_250 and doc.budget.total == 1_250
+
+
+async def test_pause_while_publishing_holds_the_next_step_until_resumed(
+    skipping_client: Client,
+) -> None:
+    world = make_world(likes=1, earned=10, recipients=1, first_post_gate=asyncio.Event())
+    async with standin_worker(skipping_client, world) as worker:
+        handle = await start(skipping_client, world, worker)
+        await asyncio.wait_for(world.first_post_started.wait(), timeout=20)
+        await handle.signal("pause", "legal review")
+        await wait_for_status(handle, "paused")
+        assert world.first_post_gate is not None
+        world.first_post_gate.set()
+        await wait_for_timeline(world, "first_posted")
+        assert world.locked == 0  # held at the step boundary: no escrow while paused
+        await handle.signal("resume")
+        doc = await outcome(handle)
+    assert doc.status == "closed" and world.locked == 1_000
+    kinds = world.kinds()
+    assert kinds.index("paused") < kinds.index("first_posted") < kinds.index("resumed")
+    assert kinds.index("resumed") < kinds.index("escrow_locked")
+
+
+async def test_pause_and_cancel_while_distributing_are_noted_and_ignored(
+    skipping_client: Client,
+) -> None:
+    world = make_world(likes=2, earned=20, recipients=2, pay_gate=asyncio.Event())
+    async with standin_worker(skipping_client, world) as worker:
+        handle = await start(skipping_client, world, worker)
+        result = asyncio.create_task(outcome(handle))
+        await asyncio.wait_for(world.pay_started.wait(), timeout=20)
+        await handle.signal("pause")
+        await handle.signal("cancel")
+        await wait_for_timeline(world, "cancel_ignored")
+        assert world.pay_gate is not None
+        world.pay_gate.set()
+        doc = await result
+    assert doc.status == "closed" and world.paid == 20
+    assert {"pause_ignored", "cancel_ignored"} <= set(world.kinds())
+    assert "paused" not in world.kinds()
