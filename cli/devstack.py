@@ -118,6 +118,9 @@ def operator_key(stack: DevStack) -> str:
     return key
 
 
+SANDBOX_APP_TOKEN = "sandbox-app-token"
+
+
 def child_env(stack: DevStack, key: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -132,6 +135,10 @@ def child_env(stack: DevStack, key: str) -> dict[str, str]:
     fields_set = stack.settings.model_fields_set
     if "x_base_url" not in fields_set:
         env["CAMPAIGNS_X_BASE_URL"] = stack.sandbox_url
+        # The worker reads metrics and engagers with an app-level token; the sandbox accepts
+        # any non-empty one for reads (posts still use each owner's own token).
+        if "x_bearer_token" not in fields_set:
+            env["CAMPAIGNS_X_BEARER_TOKEN"] = SANDBOX_APP_TOKEN
     if "ledger_base_url" not in fields_set:
         env["CAMPAIGNS_LEDGER_BASE_URL"] = f"{stack.sandbox_url}/ledger"
     return env
