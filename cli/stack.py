@@ -125,7 +125,7 @@ def worker() -> None:
     settings = load_settings("worker")
     # Imported here: the worker pulls in every workflow and activity, which other commands
     # do not need.
-    from worker import run_worker  # type: ignore[import-not-found,unused-ignore]
+    from worker import run_worker
 
     asyncio.run(run_until_signalled(run_worker(settings)))
 

@@ -232,8 +232,7 @@ async def test_a_worker_stopped_mid_distribution_and_restarted_pays_each_once(
             id=distribution_workflow_id_for(seeded.campaign_id),
             task_queue=task_queue,
         )
-        # (assert_eventually's union signature cannot infer T for an async check under mypy)
-        await assert_eventually(some_paid, timeout=60)  # type: ignore[arg-type]
+        await assert_eventually(some_paid, timeout=60)
     # The worker is gone, cancelling the batch it was paying; the rest waits for a worker.
     assert len(await sandbox.payouts()) < 2000
     async with new_worker(
