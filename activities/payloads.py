@@ -21,6 +21,9 @@ LOCK_ESCROW = "lock_escrow"
 LOCK_TOP_UP = "lock_top_up"
 REFUND_ESCROW = "refund_escrow"
 CLOSE_ESCROW = "close_escrow"
+# Compensation: refund and close whatever escrow the effect rows record (looked up at the
+# ledger by its key when its outcome is unknown), whatever the workflow itself received.
+RELEASE_ESCROW = "release_escrow"
 POLL_ENGAGEMENT = "poll_engagement"
 # Provided by activities.rewards.RewardActivities (the reward table, then the distribution).
 BUILD_REWARD_TABLE = "build_reward_table"
@@ -87,7 +90,10 @@ class TopUpLockRequest:
     campaign_id: str
     escrow_id: str
     amount: int
-    number: int  # 1, 2, ...: names the effect key <campaign>:top-up:<number>
+    # The client's idempotency key: the effect and ledger key is <campaign>:top-up:<key>.
+    key: str | None = None
+    # Histories from before keys: top-up #number used <campaign>:top-up:<number>.
+    number: int | None = None
 
 
 @dataclass
@@ -100,6 +106,17 @@ class EscrowLocked:
 class EscrowRequest:
     campaign_id: str
     escrow_id: str
+
+
+@dataclass
+class EscrowReleased:
+    """What compensation found and undid; ``escrow_id`` None when no escrow was ever made."""
+
+    escrow_id: str | None = None
+    locked: int = 0
+    paid: int = 0
+    refunded: int = 0
+    refund_amount: int = 0
 
 
 @dataclass

@@ -32,8 +32,12 @@ class CampaignStatus(StrEnum):
     PUBLISHING = "publishing"
     RUNNING = "running"
     PAUSED = "paused"
+    # Held by a refusal that retrying cannot fix (a read token X rejects): ``resume`` retries.
+    ATTENTION = "attention"
     CLOSING = "closing"
     DISTRIBUTING = "distributing"
+    # Undoing what was done after a failure; it takes no messages.
+    COMPENSATING = "compensating"
     CLOSED = "closed"
     CANCELLED = "cancelled"
     FAILED = "failed"
@@ -82,6 +86,9 @@ class ExtendResult:
 @dataclass
 class TopUpRequest:
     amount: int
+    # The client's idempotency key: also the update ID and the ledger key
+    # ``<campaign>:top-up:<key>``, so a retried top-up locks once. Omitted: the update ID.
+    key: str | None = None
 
 
 @dataclass
@@ -135,6 +142,25 @@ class BudgetStatus:
 
 
 @dataclass
+class AttentionStatus:
+    """Why the campaign is held in ``attention``: the step, the refusal, since when."""
+
+    step: str
+    reason: str
+    since: datetime
+
+
+@dataclass
+class RetryingStep:
+    """A step that is failing and being retried (read from Temporal's pending activities)."""
+
+    step: str
+    attempt: int
+    since: datetime | None = None
+    reason: str | None = None
+
+
+@dataclass
 class StatusDocument:
     campaign_id: str
     workflow_id: str
@@ -149,6 +175,9 @@ class StatusDocument:
     rewards: RewardsStatus = field(default_factory=RewardsStatus)
     budget: BudgetStatus = field(default_factory=BudgetStatus)
     failure: str | None = None
+    attention: AttentionStatus | None = None
+    # Filled by the API from Temporal's description of the run, never by the workflow.
+    retrying: list[RetryingStep] = field(default_factory=list)
     updated_at: datetime | None = None
 
 
