@@ -90,10 +90,10 @@ class TopUpLockRequest:
     campaign_id: str
     escrow_id: str
     amount: int
-    # The client's idempotency key: the effect and ledger key is <campaign>:top-up:<key>.
-    key: str | None = None
     # Histories from before keys: top-up #number used <campaign>:top-up:<number>.
     number: int | None = None
+    # The client's idempotency key: the effect and ledger key is <campaign>:top-up:<key>.
+    key: str | None = None
 
 
 @dataclass
