@@ -26,7 +26,8 @@ from core.contracts import (
     RewardTableResult,
 )
 from core.temporal import start_campaign_workflow
-from tests.helpers import new_worker
+from tests.helpers import assert_eventually, new_worker
+from tests.workflows.campaign_stack import status_of
 from tests.workflows.standin_distribution import STANDIN_PAY_ALL, StandInDistributionWorkflow
 from workflows.campaign import CampaignWorkflow
 
@@ -201,3 +202,21 @@ async def start(
         task_queue=worker.task_queue,
         start_at=start_at,
     )
+
+
+async def wait_for_status(handle: WorkflowHandle[Any, Any], status: str) -> None:
+    async def reached() -> bool:
+        assert (await status_of(handle)).status == status
+        return True
+
+    reached_it: bool = await assert_eventually(reached, timeout=20)
+    assert reached_it
+
+
+async def wait_for_timeline(world: StandInWorld, kind: str) -> None:
+    def recorded() -> bool:
+        assert kind in world.kinds()
+        return True
+
+    recorded_it: bool = await assert_eventually(recorded, timeout=20)
+    assert recorded_it

@@ -12,28 +12,15 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from core.contracts import ExtendRequest, TopUpRequest
-from tests.helpers import assert_eventually
 from tests.workflows.campaign_stack import outcome, status_of
-from tests.workflows.standins import StandInWorld, make_world, standin_worker, start
+from tests.workflows.standins import (
+    make_world,
+    standin_worker,
+    start,
+    wait_for_status,
+    wait_for_timeline,
+)
 from workflows.campaign import CampaignWorkflow
-
-
-async def wait_for_status(handle: WorkflowHandle[Any, Any], status: str) -> None:
-    async def reached() -> bool:
-        assert (await status_of(handle)).status == status
-        return True
-
-    reached_it: bool = await assert_eventually(reached, timeout=20)
-    assert reached_it
-
-
-async def wait_for_timeline(world: StandInWorld, kind: str) -> None:
-    def recorded() -> bool:
-        assert kind in world.kinds()
-        return True
-
-    recorded_it: bool = await assert_eventually(recorded, timeout=20)
-    assert recorded_it
 
 
 def typed(client: Client, handle: WorkflowHandle[Any, Any]) -> Any:
