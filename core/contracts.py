@@ -57,17 +57,35 @@ def workflow_id_for(campaign_id: str) -> str:
 
 
 @dataclass
+class CarriedMessages:
+    """What the campaign's messages left behind, carried across continue-as-new so that a
+    pause, a cancel or a top-up that arrives while the run hands over is not lost."""
+
+    # Paused, or held in ``attention``, since then (None: not held).
+    held_since: datetime | None = None
+    # The status a ``resume`` returns to.
+    resume_status: str | None = None
+    cancel_reason: str | None = None
+    # Idempotency key of every top-up locked -> the budget it answered with.
+    top_ups: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
 class CampaignWorkflowInput:
     """Start input of ``CampaignWorkflow``. The workflow loads the definition by ID; fields
     with defaults carry state across continue-as-new (added by the workflow, never by callers)."""
 
     campaign_id: str
     start_at: datetime | None = None
-    # Carried across continue-as-new (only while running, never paused): the status so far,
-    # the last timeline seq used, and how many top-ups were locked (they name their keys).
+    # Carried across continue-as-new: the status so far, the last timeline seq used, and
+    # what the messages left behind.
     carried_status: StatusDocument | None = None
     timeline_seq: int = 0
+    # Histories from before CarriedMessages: how many top-ups were locked.
     top_ups: int = 0
+    carried: CarriedMessages | None = None
+    # Continue as new past this many events, even if Temporal has not suggested it yet.
+    continue_as_new_after_events: int = 5_000
 
 
 # --- messages ---------------------------------------------------------------------------

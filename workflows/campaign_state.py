@@ -50,6 +50,12 @@ def apply_progress(doc: StatusDocument, progress: DistributionProgress) -> None:
     recompute_budget(doc)
 
 
+def is_read_refused(error: BaseException) -> bool:
+    """X refused a read in a way retrying cannot fix (401, 403): an operator must act."""
+    cause = error.__cause__
+    return isinstance(cause, ApplicationError) and cause.type in ("ReadRefused", "PermanentError")
+
+
 def describe_failure(error: BaseException) -> str:
     """The innermost application message: what a person needs to know, not the wrapping."""
     cause: BaseException | None = error
@@ -84,6 +90,9 @@ def details_markdown(doc: StatusDocument) -> str:
         f"**Budget:** locked {doc.escrow.locked}, spent {budget.spent}, "
         f"refunded {budget.refunded}, remaining {budget.remaining}",
     ]
+    if doc.attention:
+        since = doc.attention.since.isoformat()
+        lines += ["", f"**Needs attention** since {since}: {doc.attention.reason} (resume retries)"]
     if doc.failure:
         lines += ["", f"**Failure:** {doc.failure}"]
     return "\n".join(lines)

@@ -35,13 +35,14 @@ MEDIA_POST_TIMEOUT = timedelta(minutes=10)
 MEDIA_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 LEDGER_TIMEOUT = timedelta(seconds=30)
 
-# Reads of engagement: a failed poll is noted and the next one catches up.
+# Reads of engagement while running: a poll that keeps failing is noted and the next one
+# catches up; a refusal (ReadRefused: 401, 403) holds the campaign in ``attention``.
 EXTERNAL_READ = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=5,
-    non_retryable_error_types=["PermanentError"],
+    non_retryable_error_types=["PermanentError", "ReadRefused", "NotFound"],
 )
 POLL_TIMEOUT = timedelta(minutes=2)
 
@@ -55,3 +56,14 @@ COMPENSATION = RetryPolicy(
 )
 
 REWARD_TABLE_TIMEOUT = timedelta(minutes=5)
+
+# The final fetch at close: no reward may be lost to a failed read, so it waits out rate
+# limits and outages for as long as they last; a refusal (401, 403) holds the campaign in
+# ``attention`` instead, until an operator resumes it.
+FINAL_READ = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=0,
+    non_retryable_error_types=["PermanentError", "ReadRefused", "NotFound"],
+)

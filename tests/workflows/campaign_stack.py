@@ -16,7 +16,7 @@ import httpx
 from pydantic import TypeAdapter
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.worker import Worker
 
 from core.campaign_spec import CampaignSpec
@@ -170,8 +170,14 @@ class CampaignStack:
 
 
 async def outcome(handle: WorkflowHandle[Any, Any]) -> StatusDocument:
-    """The final status document (under time skipping, waiting here lets time run ahead)."""
-    return TypeAdapter(StatusDocument).validate_python(await handle.result())
+    """The final status document (under time skipping, waiting here lets time run ahead).
+
+    A failed campaign's run ends Failed, and one cancelled through Temporal ends Canceled:
+    their document is then what the status query answers (a worker must still be up)."""
+    try:
+        return TypeAdapter(StatusDocument).validate_python(await handle.result())
+    except WorkflowFailureError:
+        return await status_of(handle)
 
 
 async def status_of(handle: WorkflowHandle[Any, Any]) -> StatusDocument:

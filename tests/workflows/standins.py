@@ -55,6 +55,11 @@ class StandInWorld:
     # When set, paying waits for it (to send messages while distributing).
     pay_gate: asyncio.Event | None = None
     pay_started: asyncio.Event = field(default_factory=asyncio.Event)
+    # Top-up keys the ledger has locked (once each), and a gate to hold a top-up's lock.
+    top_up_keys: list[str] = field(default_factory=list)
+    top_up_gate: asyncio.Event | None = None
+    # Polls fail with this error type while set (e.g. "ReadRefused" for a 401).
+    poll_error: str | None = None
 
     def kinds(self) -> list[str]:
         return [self.timeline[seq].kind for seq in sorted(self.timeline)]
@@ -98,15 +103,41 @@ class StandInWorld:
         async def lock_escrow(request: p.LockRequest) -> p.EscrowLocked:
             world._maybe_fail("lock")
             world.locked = request.amount
+            # The ledger committed the lock; then the activity failed (its answer lost).
+            world._maybe_fail("lock_after_commit")
             return p.EscrowLocked("escrow-1", world.locked)
 
         @activity.defn(name=p.LOCK_TOP_UP)
         async def lock_top_up(request: p.TopUpLockRequest) -> p.EscrowLocked:
-            world.locked += request.amount
+            # Keyed like the ledger: a repeated key is answered, not locked again.
+            key = request.key or str(request.number)
+            if key not in world.top_up_keys:
+                world.top_up_keys.append(key)
+                world.locked += request.amount
+            if world.top_up_gate is not None:
+                await world.top_up_gate.wait()
             return p.EscrowLocked(request.escrow_id, world.locked)
+
+        @activity.defn(name=p.RELEASE_ESCROW)
+        async def release_escrow(ref: p.CampaignRef) -> p.EscrowReleased:
+            # Works from what the ledger holds, not from what the workflow was told.
+            if world.locked == 0:
+                return p.EscrowReleased()
+            refund = world.locked - world.paid - world.refunded
+            world.refunded += refund
+            world.escrow_closed = True
+            return p.EscrowReleased(
+                "escrow-1", world.locked, world.paid, world.refunded, refund_amount=refund
+            )
 
         @activity.defn(name=p.POLL_ENGAGEMENT)
         async def poll_engagement(request: p.PollRequest) -> p.PollResult:
+            if world.poll_error is not None:
+                raise ApplicationError(
+                    "X refused to read engagement: 401 Unauthorized",
+                    type=world.poll_error,
+                    non_retryable=True,
+                )
             world.polls += 1
             return p.PollResult(
                 likes=world.likes,
@@ -158,6 +189,7 @@ class StandInWorld:
             delete_posts,
             lock_escrow,
             lock_top_up,
+            release_escrow,
             poll_engagement,
             build_reward_table,
             pay_all,

@@ -10,18 +10,21 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from core.contracts import StatusDocument, TopUpRequest
-from tests.workflows.campaign_stack import outcome, record_history_if_asked
+from tests.workflows.campaign_stack import record_history_if_asked
 from tests.workflows.standins import make_world, standin_worker, start, wait_for_status
 
 
 async def finished(handle: WorkflowHandle[Any, Any], name: str) -> StatusDocument | BaseException:
     """The campaign's final document, or what its run ended with; its history recorded."""
     try:
-        doc: StatusDocument | BaseException = await outcome(handle)
+        doc: StatusDocument | BaseException = TypeAdapter(StatusDocument).validate_python(
+            await handle.result()
+        )
     except WorkflowFailureError as error:
         doc = error
     await record_history_if_asked(handle, name)
