@@ -1,28 +1,52 @@
 """Polling engagement: record who liked, reposted, quoted and replied; count from the rows.
 
 The liking and reposting lists only show the latest 100, so each poll records what it sees
-and the rows (unique per campaign, user and kind) keep them from poll to poll. The counters
-and what has been earned so far are derived from the rows, never incremented.
+and the rows keep them from poll to poll: one engagement per campaign, user and kind (awareness
+rewards and the counters), and one row per reply or quote post with its creation time on X
+(quests, where any of a user's posts may hold the answer). The counters and what has been
+earned so far are derived from the rows, never incremented.
+
+A read that X refuses for good (a bad token, a deleted post) fails as ``ReadRefused``,
+non-retryable, with a reason a person can act on: the workflow puts the campaign in
+``attention`` rather than losing the engagement silently or retrying forever.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
+from http import HTTPStatus
+from typing import Any, TypeVar
 
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlalchemy import Table, func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, select
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.errors import as_activity_failures, not_found
+from activities.errors import activity_failure, not_found
 from activities.payloads import POLL_ENGAGEMENT, PollRequest, PollResult
-from clients.ports import Post, SocialPlatform
-from core.campaign_spec import CampaignSpec
+from activities.reward_store import CampaignNotFound, load_reward_inputs, load_spec
+from clients.ports import ExternalError, PermanentError, Post, SocialPlatform
 from core.db import SessionFactory
-from core.models import Campaign, Engagement, Owner, Participant
-from core.rewards import EngagementFact, earned_so_far
+from core.models import Campaign, Engagement, EngagementPost, Owner
+from core.rewards import earned_so_far, post_id_order
 from core.types import utcnow
+
+ENGAGEMENT: Table = Engagement.__table__  # type: ignore[attr-defined]
+ENGAGEMENT_POST: Table = EngagementPost.__table__  # type: ignore[attr-defined]
+READ_REFUSED = "ReadRefused"
+
+# What to look at, by status, when X refuses a read; the poll reads with the app's token.
+REFUSAL_HINTS = {
+    401: "check the X read token, CAMPAIGNS_X_BEARER_TOKEN",
+    403: "the X read token may not read this; check its app's access level",
+    404: "the post was deleted, or the X read token cannot see it",
+}
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -31,6 +55,7 @@ class Seen:
     kind: str
     post_id: str | None = None
     text: str | None = None
+    posted_at: datetime | None = None  # the post's creation time on X
 
 
 class EngagementActivities:
@@ -42,18 +67,21 @@ class EngagementActivities:
     async def poll_engagement(self, request: PollRequest) -> PollResult:
         owner_x_id = await asyncio.to_thread(self._owner_x_id, request.campaign_id)
         post_id = request.first_post_id
-        with as_activity_failures():
-            metrics = await self._social.post_metrics(post_id)
-            seen: list[Seen] = []
-            if metrics.like_count:
-                seen += [Seen(u.id, "like") for u in await self._social.liking_users(post_id)]
-            if metrics.repost_count:
-                seen += [Seen(u.id, "repost") for u in await self._social.reposted_by(post_id)]
-            activity.heartbeat("likes and reposts fetched")
-            if metrics.quote_count:
-                seen += _posts("quote", await self._social.quote_posts(post_id), owner_x_id)
-            if metrics.reply_count:
-                seen += _posts("reply", await self._social.replies(post_id), owner_x_id)
+        metrics = await _read(self._social.post_metrics(post_id), post_id, "its metrics")
+        seen: list[Seen] = []
+        if metrics.like_count:
+            likers = await _read(self._social.liking_users(post_id), post_id, "its likes")
+            seen += [Seen(u.id, "like") for u in likers]
+        if metrics.repost_count:
+            reposters = await _read(self._social.reposted_by(post_id), post_id, "its reposts")
+            seen += [Seen(u.id, "repost") for u in reposters]
+        activity.heartbeat("likes and reposts fetched")
+        if metrics.quote_count:
+            quotes = await _read(self._social.quote_posts(post_id), post_id, "its quotes")
+            seen += _posts("quote", quotes, owner_x_id)
+        if metrics.reply_count:
+            replies = await _read(self._social.replies(post_id), post_id, "its replies")
+            seen += _posts("reply", replies, owner_x_id)
         polled_at = utcnow()
         return await asyncio.to_thread(self._record_and_count, request, seen, polled_at)
 
@@ -68,40 +96,99 @@ class EngagementActivities:
     def _record_and_count(
         self, request: PollRequest, seen: list[Seen], polled_at: datetime
     ) -> PollResult:
-        campaign_id = request.campaign_id
         with self._sessions() as session:
-            known = set(
-                session.exec(
-                    select(Engagement.x_user_id, Engagement.kind).where(
-                        Engagement.campaign_id == campaign_id
-                    )
-                ).all()
-            )
-            for item in seen:
-                if (item.x_user_id, item.kind) in known:
-                    continue
-                known.add((item.x_user_id, item.kind))
-                session.add(
-                    Engagement(
-                        campaign_id=campaign_id,
-                        x_user_id=item.x_user_id,
-                        kind=item.kind,
-                        post_id=item.post_id,
-                        text=item.text,
-                        first_seen_at=polled_at,
-                    )
-                )
+            _record(session, request.campaign_id, seen, polled_at)
             session.commit()
             return _count(session, request, polled_at)
+
+
+async def _read(call: Awaitable[T], post_id: str, what: str) -> T:
+    try:
+        return await call
+    except PermanentError as error:
+        raise read_refused(post_id, what, error) from error
+    except ExternalError as error:
+        raise activity_failure(error) from error
+
+
+def read_refused(post_id: str, what: str, error: PermanentError) -> ApplicationError:
+    """A refusal in words an operator can act on: the status, what was read, where to look."""
+    try:
+        phrase = HTTPStatus(error.status).phrase
+    except ValueError:
+        phrase = "refused"
+    message = f"X refused to read engagement of post {post_id} ({what}): {error.status} {phrase}"
+    if error.detail and error.detail != phrase:
+        message += f' ("{error.detail}")'
+    hint = REFUSAL_HINTS.get(error.status)
+    if hint:
+        message += f"; {hint}"
+    return ApplicationError(message, type=READ_REFUSED, non_retryable=True)
 
 
 def _posts(kind: str, posts: list[Post], owner_x_id: str) -> list[Seen]:
     """Quotes and replies by others (the campaign's own second post is a reply, too)."""
     return [
-        Seen(post.author_id, kind, post.id, post.text)
+        Seen(post.author_id, kind, post.id, post.text, post.created_at)
         for post in posts
         if post.author_id and post.author_id != owner_x_id
     ]
+
+
+def _insert(session: Session, table: Table) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def _record(session: Session, campaign_id: str, seen: list[Seen], polled_at: datetime) -> None:
+    """Insert what is new; what is recorded stays (a retried or repeated poll adds nothing).
+
+    Inserting with ON CONFLICT, not after a read of what exists, also keeps two overlapping
+    attempts of a poll from failing each other on the unique constraints.
+    """
+    # X lists posts newest first: walk them oldest first, so an (user, kind) engagement
+    # recorded from several new posts at once keeps the earliest.
+    in_order = sorted(
+        seen, key=lambda s: (s.posted_at or polled_at, post_id_order(s.post_id), s.kind)
+    )
+    engagements = {
+        (s.x_user_id, s.kind): {
+            "campaign_id": campaign_id,
+            "x_user_id": s.x_user_id,
+            "kind": s.kind,
+            "post_id": s.post_id,
+            "text": s.text,
+            "first_seen_at": polled_at,
+        }
+        for s in reversed(in_order)  # the earliest wins: it is written last
+    }
+    if engagements:
+        statement = _insert(session, ENGAGEMENT).on_conflict_do_nothing(
+            index_elements=["campaign_id", "x_user_id", "kind"]
+        )
+        session.execute(statement, list(engagements.values()))
+    posts = {
+        s.post_id: {
+            "campaign_id": campaign_id,
+            "post_id": s.post_id,
+            "x_user_id": s.x_user_id,
+            "kind": s.kind,
+            "text": s.text,
+            "posted_at": s.posted_at,
+            "first_seen_at": polled_at,
+        }
+        for s in reversed(in_order)
+        if s.post_id is not None
+    }
+    if posts:
+        insert = _insert(session, ENGAGEMENT_POST)
+        # Rows carried over by migration 0002 have no creation time: fill it in once X says.
+        statement = insert.on_conflict_do_update(
+            index_elements=["campaign_id", "post_id"],
+            set_={"posted_at": insert.excluded.posted_at},
+            where=ENGAGEMENT_POST.c.posted_at.is_(None),
+        )
+        session.execute(statement, list(posts.values()))
 
 
 def _count(session: Session, request: PollRequest, polled_at: datetime) -> PollResult:
@@ -118,22 +205,13 @@ def _count(session: Session, request: PollRequest, polled_at: datetime) -> PollR
             Engagement.campaign_id == campaign_id
         )
     ).one()
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise not_found(f"campaign {campaign_id}")
-    rows = session.exec(select(Engagement).where(Engagement.campaign_id == campaign_id)).all()
-    facts = [EngagementFact(e.x_user_id, e.kind, e.first_seen_at, e.text) for e in rows]
-    engaged = select(Engagement.x_user_id).where(Engagement.campaign_id == campaign_id)
-    wallets = dict(
-        session.exec(
-            select(Participant.x_user_id, Participant.wallet).where(
-                col(Participant.x_user_id).in_(engaged)
-            )
-        ).all()
-    )
-    table = earned_so_far(
-        CampaignSpec.model_validate(campaign.spec), facts, wallets, request.budget
-    )
+    try:
+        spec = load_spec(session, campaign_id)
+    except CampaignNotFound as error:
+        raise not_found(f"campaign {campaign_id}") from error
+    # The same inputs as the reward table at close, so what is shown is what will be paid.
+    facts, wallets = load_reward_inputs(session, campaign_id, spec)
+    table = earned_so_far(spec, facts, wallets, request.budget)
     return PollResult(
         likes=by_kind.get("like", 0),
         reposts=by_kind.get("repost", 0),

@@ -1,27 +1,40 @@
 """The reward table and the payouts in the database: synchronous, short transactions.
 
-Called by ``activities.rewards`` on a worker thread, and usable by any activity that needs what
-the recorded engagements earn (``current_reward_table``). Counts and sums come from the payout
-rows themselves (one row per recipient), never from counters.
+Called by ``activities.rewards`` on a worker thread, and by the engagement poll for what the
+recorded engagements earn so far (``current_reward_table``), so the number shown while running
+is the number paid at close. Counts and sums come from the payout rows themselves (one row per
+recipient), never from counters.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Table, bindparam, case, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    bindparam,
+    case,
+    func,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from core.campaign_spec import CampaignSpec
 from core.contracts import DistributionProgress
-from core.models import Campaign, Engagement, Participant, Payout
+from core.models import Campaign, Engagement, EngagementPost, Participant, Payout
 from core.rewards import EngagementFact, RewardTable, reward_table
 from core.types import utcnow
 
 PAYOUT: Table = Payout.__table__  # type: ignore[attr-defined]
 ENGAGEMENT: Table = Engagement.__table__  # type: ignore[attr-defined]
+ENGAGEMENT_POST: Table = EngagementPost.__table__  # type: ignore[attr-defined]
 PARTICIPANT: Table = Participant.__table__  # type: ignore[attr-defined]
 # Rows per INSERT transaction: keeps SQLite's write lock short while 20,000 rows go in.
 INSERT_CHUNK = 2000
@@ -43,19 +56,40 @@ def load_spec(session: Session, campaign_id: str) -> CampaignSpec:
 
 
 def load_reward_inputs(
-    session: Session, campaign_id: str
+    session: Session, campaign_id: str, spec: CampaignSpec
 ) -> tuple[list[EngagementFact], dict[str, str]]:
-    """The campaign's engagements and the wallets of those engagers who registered one."""
+    """What the campaign's rules read, and the wallets of those engagers who registered one.
+
+    Awareness pays each (user, kind) once: the engagements, one row per user and kind. A quest
+    looks at every reply and quote post, with its creation time on X.
+    """
+    if spec.type == "quest":
+        return _facts_and_wallets(session, _answer_posts(campaign_id))
     e, p = ENGAGEMENT.c, PARTICIPANT.c
     query = (
-        select(e.x_user_id, e.kind, e.first_seen_at, e.text, p.wallet)
+        select(e.x_user_id, e.kind, e.first_seen_at, e.text, null(), null(), p.wallet)
         .select_from(ENGAGEMENT.outerjoin(PARTICIPANT, p.x_user_id == e.x_user_id))
         .where(e.campaign_id == campaign_id)
     )
+    return _facts_and_wallets(session, query)
+
+
+def _answer_posts(campaign_id: str) -> Select[Any]:
+    e, p = ENGAGEMENT_POST.c, PARTICIPANT.c
+    return (
+        select(e.x_user_id, e.kind, e.first_seen_at, e.text, e.post_id, e.posted_at, p.wallet)
+        .select_from(ENGAGEMENT_POST.outerjoin(PARTICIPANT, p.x_user_id == e.x_user_id))
+        .where(e.campaign_id == campaign_id)
+    )
+
+
+def _facts_and_wallets(
+    session: Session, query: Select[Any]
+) -> tuple[list[EngagementFact], dict[str, str]]:
     facts: list[EngagementFact] = []
     wallets: dict[str, str] = {}
-    for user, kind, first_seen_at, text, wallet in session.execute(query):
-        facts.append(EngagementFact(user, kind, first_seen_at, text))
+    for user, kind, first_seen_at, text, post_id, posted_at, wallet in session.execute(query):
+        facts.append(EngagementFact(user, kind, first_seen_at, text, post_id, posted_at))
         if wallet is not None:
             wallets[user] = wallet
     return facts, wallets
@@ -64,7 +98,7 @@ def load_reward_inputs(
 def current_reward_table(session: Session, campaign_id: str, budget: int) -> RewardTable:
     """What the engagements recorded so far earn under ``budget`` (same rules as at close)."""
     spec = load_spec(session, campaign_id)
-    facts, wallets = load_reward_inputs(session, campaign_id)
+    facts, wallets = load_reward_inputs(session, campaign_id, spec)
     return reward_table(spec, facts, wallets, budget)
 
 

@@ -1,8 +1,9 @@
 """The application's tables.
 
 Unique constraints carry the exactly-once rules: one effect per business key, one engagement
-per (campaign, user, kind), one payout per (campaign, recipient), one timeline row per
-(campaign, seq). Money is an integer in the asset's smallest unit.
+per (campaign, user, kind), one engagement post per (campaign, post), one payout per
+(campaign, recipient), one timeline row per (campaign, seq). Money is an integer in the asset's
+smallest unit.
 """
 
 from __future__ import annotations
@@ -113,6 +114,30 @@ class Engagement(SQLModel, table=True):
     # For quotes and replies: the post and its text (quests check the answer in it).
     post_id: str | None = Field(default=None, max_length=64)
     text: str | None = Field(default=None)
+    first_seen_at: datetime = _created()
+
+
+class EngagementPost(SQLModel, table=True):
+    """Every reply and quote post a poll has seen, one row per post.
+
+    ``Engagement`` keeps one row per (user, kind) for awareness rewards and the counters; a
+    quest needs every post, since a user's second reply may be the one with the answer, and
+    orders them by when X says they were made, not by when a poll happened to see them.
+    """
+
+    __tablename__ = "engagement_post"
+    __table_args__ = (UniqueConstraint("campaign_id", "post_id", name="uq_engagement_post"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: str = Field(foreign_key="campaign.id", max_length=32)
+    post_id: str = Field(max_length=64)
+    x_user_id: str = Field(max_length=64)
+    # quote | reply
+    kind: str = Field(max_length=16)
+    text: str | None = Field(default=None)
+    # The post's creation time on X; None when X did not say (or for rows carried over from
+    # before this table, until a poll sees the post again).
+    posted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     first_seen_at: datetime = _created()
 
 

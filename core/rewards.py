@@ -4,14 +4,19 @@ Used by the reward-table activity at close and by the poll activity for early cl
 import from workflow code. Inputs are the recorded engagements and the registered wallets; the
 output is a reward table, one row per recipient, in a stable order.
 
-Ordering is first come first served: engagements sort by first-seen time, then user ID, then
-kind (then text), a total order, so the table does not depend on the order rows were read in.
+Ordering is first come first served, in a total order, so the table does not depend on the
+order rows were read in (it is rebuilt on every retry and every poll). Awareness engagements
+sort by first-seen time, then user ID, then kind (then text). Quest posts sort by their
+creation time on X (when we polled is an accident of the poll interval), falling back to
+first-seen time when X did not say, then by post ID (as a number when it is digits), then user,
+kind and text.
 
 Awareness: each (user, kind) earns the campaign's rate for that kind once. Awards are granted
 in order until one no longer fits in the budget; the table *stops* there (later, smaller
 rewards are not slipped in), which is what "first come first served until the budget is spent"
 means. Quest: the first N distinct users whose reply or quote contains the answer (ignoring
-case and all whitespace) each earn ``budget // N``.
+case and all whitespace) each earn ``budget // N``; every reply and quote of a user counts, and
+a user's place is that of their earliest answering post.
 
 Engagers without a wallet are ineligible: they take no budget and no quest slot, and are counted
 once each if they made at least one rewardable engagement (awareness: a kind whose rate is
@@ -42,6 +47,9 @@ class EngagementFact:
     kind: str  # like | repost | quote | reply
     first_seen_at: datetime  # aware UTC
     text: str | None = None  # quotes and replies
+    # Quotes and replies, for quests: the post on X and when X says it was created.
+    post_id: str | None = None
+    posted_at: datetime | None = None  # aware UTC
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,29 @@ class RewardTable:
 
 def _ordered(engagements: Iterable[EngagementFact]) -> list[EngagementFact]:
     return sorted(engagements, key=lambda e: (e.first_seen_at, e.x_user_id, e.kind, e.text or ""))
+
+
+def post_id_order(post_id: str | None) -> tuple[int, int, str]:
+    """X post IDs are numeric strings that grow with time: "9" comes before "10". Other IDs
+    (another platform, a hand-made row) come after, as strings; a missing ID comes last."""
+    if post_id is None:
+        return (2, 0, "")
+    if post_id.isascii() and post_id.isdigit():
+        return (0, int(post_id), post_id)
+    return (1, 0, post_id)
+
+
+def _in_posting_order(posts: Iterable[EngagementFact]) -> list[EngagementFact]:
+    return sorted(
+        posts,
+        key=lambda e: (
+            e.posted_at or e.first_seen_at,
+            post_id_order(e.post_id),
+            e.x_user_id,
+            e.kind,
+            e.text or "",
+        ),
+    )
 
 
 def _check_budget(budget: int) -> None:
@@ -145,7 +176,8 @@ def quest_table(
     budget: int,
 ) -> RewardTable:
     """The first ``winners`` distinct registered users whose reply or quote contains
-    ``answer``, ``budget // winners`` each."""
+    ``answer``, ``budget // winners`` each, in the order of each user's earliest answering
+    post. ``engagements`` should hold every reply and quote post, not one per user."""
     _check_budget(budget)
     if winners < 1:
         raise ValueError(f"winners must be >= 1, got {winners}")
@@ -155,7 +187,7 @@ def quest_table(
     rows: list[RewardRow] = []
     won: set[str] = set()
     ineligible: set[str] = set()
-    for engagement in _ordered(engagements):
+    for engagement in _in_posting_order(engagements):
         if engagement.kind not in QUEST_KINDS or not answers_quest(engagement.text, answer):
             continue
         user = engagement.x_user_id
@@ -183,7 +215,11 @@ def reward_table(
     wallets: Mapping[str, str],
     budget: int,
 ) -> RewardTable:
-    """The campaign's reward table for ``budget`` (what is locked now, top-ups included)."""
+    """The campaign's reward table for ``budget`` (what is locked now, top-ups included).
+
+    ``engagements``: for awareness, one per (user, kind); for a quest, every reply and quote
+    post (``activities.reward_store.load_reward_inputs`` reads the right ones).
+    """
     if spec.type == "awareness":
         if spec.rewards is None:
             raise ValueError("an awareness campaign needs 'rewards'")

@@ -25,6 +25,20 @@ def fact(user: str, kind: str, minute: int, text: str | None = None) -> Engageme
     return EngagementFact(user, kind, T0 + timedelta(minutes=minute), text)
 
 
+def post(
+    user: str, post_id: str, *, posted: int, seen: int, text: str, kind: str = "reply"
+) -> EngagementFact:
+    """A reply or quote post: created on X at minute ``posted``, first polled at ``seen``."""
+    return EngagementFact(
+        user,
+        kind,
+        T0 + timedelta(minutes=seen),
+        text,
+        post_id=post_id,
+        posted_at=T0 + timedelta(minutes=posted),
+    )
+
+
 def wallets(*users: str) -> dict[str, str]:
     return {user: f"w-{user}" for user in users}
 
@@ -130,6 +144,59 @@ def test_quest_with_too_few_winners_is_not_exhausted() -> None:
     table = quest_table([fact("a", "reply", 0, "x")], wallets("a"), "x", winners=3, budget=30)
     assert table.recipients == 1 and table.earned == 10 and table.refund == 20
     assert not table.exhausted
+
+
+def test_quest_looks_at_every_post_of_a_user() -> None:
+    engagements = [
+        post("a", "101", posted=0, seen=0, text="is it the red sun?"),
+        post("a", "103", posted=2, seen=2, text="no wait: Blue Moon"),
+        post("b", "102", posted=1, seen=1, text="green grass"),
+    ]
+    table = quest_table(engagements, wallets("a", "b"), "blue moon", winners=1, budget=10)
+    assert [(r.x_user_id, r.kinds) for r in table.rows] == [("a", ("reply",))]
+
+
+def test_quest_orders_by_creation_on_x_not_by_when_we_polled() -> None:
+    engagements = [
+        # a answered first on X, but a poll only saw it after b's later answer
+        post("a", "200", posted=1, seen=9, text="42"),
+        post("b", "201", posted=5, seen=6, text="42"),
+    ]
+    table = quest_table(engagements, wallets("a", "b"), "42", winners=1, budget=10)
+    assert [r.x_user_id for r in table.rows] == ["a"]
+
+
+def test_quest_orders_users_by_their_earliest_answering_post() -> None:
+    engagements = [
+        post("a", "300", posted=7, seen=7, text="42", kind="quote"),
+        post("b", "301", posted=4, seen=4, text="42"),
+        post("a", "302", posted=2, seen=8, text="also 42"),  # a's earliest answer
+        post("b", "303", posted=1, seen=1, text="41"),  # b's earliest post, but wrong
+    ]
+    table = quest_table(engagements, wallets("a", "b"), "42", winners=1, budget=10)
+    assert [(r.x_user_id, r.kinds) for r in table.rows] == [("a", ("reply",))]
+
+
+def test_quest_tie_on_creation_time_is_broken_by_numeric_post_id() -> None:
+    # "9" < "10" as numbers, though not as strings, and user "a" < "b"
+    engagements = [
+        post("a", "10", posted=3, seen=3, text="42"),
+        post("b", "9", posted=3, seen=4, text="42"),
+    ]
+    table = quest_table(engagements, wallets("a", "b"), "42", winners=1, budget=10)
+    assert [r.x_user_id for r in table.rows] == ["b"]
+    both = quest_table(engagements, wallets("a", "b"), "42", winners=2, budget=10)
+    assert [r.x_user_id for r in both.rows] == ["b", "a"]
+
+
+def test_quest_post_without_a_creation_time_falls_back_to_when_it_was_seen() -> None:
+    engagements = [
+        EngagementFact("a", "reply", T0 + timedelta(minutes=2), "42", post_id="400"),
+        post("b", "401", posted=3, seen=3, text="42"),
+        post("c", "402", posted=1, seen=5, text="42"),
+    ]
+    table = quest_table(engagements, wallets("a", "b", "c"), "42", winners=3, budget=30)
+    assert [r.x_user_id for r in table.rows] == ["c", "a", "b"]
 
 
 @pytest.mark.parametrize(

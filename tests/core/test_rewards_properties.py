@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from random import Random
 
@@ -30,6 +31,25 @@ engagement = st.builds(
     text=st.sampled_from(TEXTS),
 )
 engagements = st.lists(engagement, max_size=40)
+
+
+def minute(m: int) -> datetime:
+    return T0 + timedelta(minutes=m)
+
+
+# Replies and quotes as the poll records them: every post, with its creation time on X (few
+# distinct minutes, so ties are common; sometimes unknown) and a numeric post ID (of varying
+# length, so "9" and "10" meet), seen by a poll at an unrelated time.
+answer_post = st.builds(
+    EngagementFact,
+    x_user_id=st.sampled_from(USERS),
+    kind=st.sampled_from(KINDS),
+    first_seen_at=st.integers(0, 5).map(minute),
+    text=st.sampled_from(TEXTS),
+    post_id=st.integers(1, 120).map(str),
+    posted_at=st.none() | st.integers(0, 5).map(minute),
+)
+answer_posts = st.lists(answer_post, max_size=40, unique_by=lambda f: f.post_id)
 registered = st.sets(st.sampled_from(USERS)).map(lambda users: {u: f"w-{u}" for u in users})
 rates = st.fixed_dictionaries({kind: st.integers(0, 60) for kind in KINDS})
 budgets = st.integers(0, 300)
@@ -89,9 +109,21 @@ def test_awareness_properties(
     assert table.ineligible == len(unregistered & rewardable)
 
 
+def first_answers(facts: list[EngagementFact]) -> list[str]:
+    """Users with a reply or quote that answers, in the order of their earliest answering
+    post: creation time on X (else when a poll saw it), then post ID as a number."""
+    earliest: dict[str, tuple[datetime, int]] = {}
+    for f in facts:
+        if f.kind in {"reply", "quote"} and answers_quest(f.text, "The Answer"):
+            assert f.post_id is not None
+            key = (f.posted_at or f.first_seen_at, int(f.post_id))
+            earliest[f.x_user_id] = min(earliest.get(f.x_user_id, key), key)
+    return sorted(earliest, key=lambda user: earliest[user])
+
+
 @settings(max_examples=300)
 @given(
-    engagements,
+    answer_posts,
     registered,
     st.integers(1, 6),
     st.integers(6, 300),
@@ -109,20 +141,26 @@ def test_quest_properties(
     assert table.recipients <= winners
     assert all(row.amount == budget // winners for row in table.rows)
 
+    # determinism: the same posts in any order give the same table (it is rebuilt on retries)
     shuffled = list(facts)
     shuffler.shuffle(shuffled)
     assert quest_table(shuffled, wallets, "The Answer", winners, budget) == table
 
-    correct = [
-        f for f in facts if f.kind in {"reply", "quote"} and answers_quest(f.text, "The Answer")
-    ]
-    winners_seen = {row.x_user_id for row in table.rows}
-    assert winners_seen <= {f.x_user_id for f in correct}
-    registered_correct = {f.x_user_id for f in correct if f.x_user_id in wallets}
-    if table.recipients < winners:
-        assert winners_seen == registered_correct, "open slots leave no correct answer unpaid"
-        assert not table.exhausted
-    else:
-        assert table.exhausted
-    unregistered = {f.x_user_id for f in correct if f.x_user_id not in wallets}
-    assert table.ineligible == len(unregistered)
+    # the winners are the first N registered users by their earliest answering post, with
+    # every post of a user considered, not only the first one recorded
+    answered = first_answers(facts)
+    registered_in_order = [user for user in answered if user in wallets]
+    assert [row.x_user_id for row in table.rows] == registered_in_order[:winners]
+    assert table.exhausted == (len(registered_in_order) >= winners)
+    assert table.ineligible == len([user for user in answered if user not in wallets])
+
+
+@settings(max_examples=200)
+@given(answer_posts, registered, st.integers(1, 6), st.randoms(use_true_random=False))
+def test_quest_ignores_when_posts_were_polled_if_x_says_when_they_were_made(
+    facts: list[EngagementFact], wallets: dict[str, str], winners: int, shuffler: Random
+) -> None:
+    dated = [f for f in facts if f.posted_at is not None]
+    table = quest_table(dated, wallets, "The Answer", winners, budget=600)
+    repolled = [replace(f, first_seen_at=minute(shuffler.randint(0, 60))) for f in dated]
+    assert quest_table(repolled, wallets, "The Answer", winners, budget=600) == table
