@@ -29,3 +29,22 @@ client_commands.register(app)
 
 # A whole campaign against the local stack's sandbox in about a minute (cli/demo.py).
 app.command("demo")(demo.demo)
+
+
+@app.command(
+    "chaos",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,  # --help goes to the script, which owns the options
+)
+def chaos(ctx: typer.Context) -> None:
+    """Campaigns under faults, kills and restarts, checked against the truth (bench/chaos.py)."""
+    import os
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "bench" / "chaos.py"
+    if not script.exists():
+        typer.echo(f"campaigns: {script} is not in this installation (a checkout has it)", err=True)
+        raise typer.Exit(2)
+    # Replace this process: the run's signals and exit code are the script's own.
+    os.execv(sys.executable, [sys.executable, str(script), *ctx.args])  # noqa: S606

@@ -1,0 +1,262 @@
+"""A chaos run: N campaigns with M engagers each through the real processes (Temporal's dev
+server on a SQLite history file, ``campaigns worker``, ``campaigns api``, ``campaigns sandbox``,
+PostgreSQL), with sandbox faults, 429 bursts, pauses, retried top-ups, cancels through the API
+and through Temporal, the worker SIGKILLed K times, Temporal and PostgreSQL restarted; then
+every invariant is checked against the sandbox's ground truth. Exit code: 0 when all hold,
+1 on any breach, 2 when the run itself could not be carried out.
+
+    .venv/bin/python bench/chaos.py --campaigns 8 --engagers 50 --kills 3
+    campaigns chaos --campaigns 3 --engagers 20 --kills 1 --no-restart-postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+from chaos_checks import Invariant, check_all, collect, render_table
+from chaos_scripts import PAUSE_HOLD_SECONDS, ChaosEvents, Driver, run_chaos
+from chaos_stack import ChaosStack, snapshot
+from chaos_world import TERMINAL, Api, CampaignRun, seed
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "CAMPAIGNS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="campaigns chaos", description=__doc__.split("\n\n")[0])
+    add = parser.add_argument
+    add("--campaigns", type=int, default=8, help="N campaigns (roles cycle; see chaos_world)")
+    add("--engagers", type=int, default=50, help="M engagers per campaign (3 in 4 registered)")
+    add("--kills", type=int, default=3, help="K worker SIGKILLs at random moments")
+    add("--duration", type=int, default=60, help="campaign length, s (the API's minimum: 60)")
+    add("--poll-interval", type=int, default=10, help="engagement poll, s (minimum: 10)")
+    add(
+        "--chaos-window",
+        type=float,
+        help="kills and restarts happen within it, s (0.75 x duration)",
+    )
+    add(
+        "--settle-timeout",
+        type=float,
+        default=180,
+        help="after the end time, s, to reach a terminal status",
+    )
+    add("--restart-temporal", action=argparse.BooleanOptionalAction, default=True)
+    add(
+        "--restart-postgres",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="restart the machine's PostgreSQL cluster once (disturbs everyone using it)",
+    )
+    add("--error-rate", type=float, default=0.1, help="sandbox 5xx rate on X and the ledger")
+    add("--lose-response-rate", type=float, default=0.1, help="effect committed, answer lost")
+    add("--seed", type=int, help="randomness of the chaos schedule and the sandbox's faults")
+    add("--postgres-url", default=POSTGRES_ADMIN_URL, help="admin URL; a fresh schema per run")
+    add("--state-dir", type=Path, help="kept afterwards (default: a temp dir, kept on breach)")
+    add("--code", metavar="REV", help="run the processes from git REV (e.g. HEAD), not the tree")
+    add(
+        "--json",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "campaigns-chaos.json",
+        help="where the results go as JSON (default: %(default)s)",
+    )
+    return parser.parse_args(argv)
+
+
+async def settle(driver: Driver, runs: list[CampaignRun], deadline: float) -> None:
+    async def one(run: CampaignRun) -> None:
+        timeout = max(1.0, deadline - time.monotonic())
+        await driver.wait_for(run, "a terminal status", lambda d: d["status"] in TERMINAL, timeout)
+
+    await asyncio.gather(*(one(r) for r in runs))
+
+
+async def final_documents(driver: Driver, runs: list[CampaignRun]) -> None:
+    for run in runs:
+        run.final = await driver.status(run) or {}
+        path = f"/v1/campaigns/{run.campaign_id}/timeline"
+        response = await driver.api.api("GET", path, run.plan.owner.api_key, retry_for=30)
+        run.timeline = response.json()["events"] if response.status_code == 200 else []
+
+
+async def drive_run(
+    args: argparse.Namespace, stack: ChaosStack, events: ChaosEvents, results: dict[str, Any]
+) -> list[Invariant]:
+    rng = random.Random(args.seed)
+    async with httpx.AsyncClient(timeout=15) as http:
+        api = Api(http, stack.api_url, stack.sandbox_url)
+        runs = await seed(
+            api,
+            stack.operator_key,
+            args.campaigns,
+            args.engagers,
+            args.duration,
+            args.poll_interval,
+        )
+        results["campaigns"] = runs
+        driver = Driver(api, stack, args.duration)
+        faults = {
+            "error_rate": args.error_rate,
+            "lose_response_rate": args.lose_response_rate,
+            "seed": rng.randrange(2**31),
+        }
+        chaos = run_chaos(
+            api,
+            stack,
+            events,
+            window=args.chaos_window or 0.75 * args.duration,
+            kills=args.kills,
+            restart_temporal=args.restart_temporal,
+            restart_postgres=args.restart_postgres,
+            faults=faults,
+            rng=rng,
+        )
+        deadline = time.monotonic() + args.duration + PAUSE_HOLD_SECONDS + args.settle_timeout
+        await asyncio.gather(chaos, *(driver.drive(r) for r in runs))
+        await settle(driver, runs, deadline)
+        # Faults off: the checks read the truth, they do not test the client again.
+        await api.sandbox("DELETE", "/sandbox/faults")
+        await final_documents(driver, runs)
+        results["api_retries"] = api.retries
+        return check_all(runs, await collect(api, runs))
+
+
+def summary(runs: list[CampaignRun], events: ChaosEvents, stack: ChaosStack) -> list[str]:
+    statuses = Counter(r.final.get("status", "unknown") for r in runs)
+    paid = [(r.final.get("rewards") or {}).get("paid", 0) for r in runs]
+    amount = [(r.final.get("rewards") or {}).get("paid_amount", 0) for r in runs]
+    return [
+        f"campaigns   {len(runs)}: " + ", ".join(f"{s} {n}" for s, n in sorted(statuses.items())),
+        f"payouts     {sum(paid)} recipients paid, {sum(amount):,} in total",
+        f"chaos       worker kills {events.kills}, Temporal restarts {events.temporal_restarts},"
+        f" PostgreSQL restarts {events.postgres_restarts}",
+        f"unexpected  {', '.join(stack.unexpected_exits) or 'no process exited by itself'}",
+    ]
+
+
+def campaign_lines(run: CampaignRun, with_timeline: bool) -> list[str]:
+    doc = run.final
+    status, failure = doc.get("status", "?"), doc.get("failure") or ""
+    lines = [f"{run.campaign_id}  {run.plan.role:<24} {status:<10} {failure}"]
+    lines += [f"    {e}" for e in run.events]
+    if with_timeline:
+        lines.append("    timeline:")
+        lines += [
+            f"      {e['seq']:>3} {e['at'][11:23]} {e['kind']:<22} {e['status']:<12} "
+            f"{json.dumps(e.get('data'))[:140]}"
+            for e in run.timeline
+        ]
+    return lines
+
+
+def report(
+    args: argparse.Namespace,
+    stack: ChaosStack,
+    events: ChaosEvents,
+    results: dict[str, Any],
+    invariants: list[Invariant],
+    elapsed: float,
+) -> None:
+    runs: list[CampaignRun] = results.get("campaigns", [])
+    breached = {
+        r.campaign_id for r in runs for i in invariants for b in i.breaches if r.campaign_id in b
+    }
+    print(render_table(invariants))
+    print("\nsummary")
+    for line in [*summary(runs, events, stack), f"elapsed     {elapsed:.1f} s"]:
+        print(f"  {line}")
+    print("\nchaos")
+    print("\n".join(f"  {e}" for e in events.log))
+    print("\ncampaigns (timelines of those in a breach)")
+    for run in runs:
+        print("\n".join(f"  {line}" for line in campaign_lines(run, run.campaign_id in breached)))
+    document = {
+        "ok": bool(invariants) and all(i.ok for i in invariants) and "error" not in results,
+        "error": results.get("error"),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "elapsed_s": round(elapsed, 1),
+        "invariants": [
+            {"name": i.name, "ok": i.ok, "figure": i.figure, "breaches": i.breaches}
+            for i in invariants
+        ],
+        "summary": summary(runs, events, stack),
+        "chaos": events.log,
+        "api_retries": results.get("api_retries"),
+        "unexpected_exits": stack.unexpected_exits,
+        "state_dir": str(stack.state_dir),
+        "campaigns": [
+            {
+                "id": r.campaign_id,
+                "role": r.plan.role,
+                "events": r.events,
+                "top_up_attempts": r.top_up_attempts,
+                "status": r.final,
+                "timeline": r.timeline,
+            }
+            for r in runs
+        ],
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(document, indent=2, default=str))
+    print(f"\nresults: {args.json}")
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="campaigns-chaos-"))
+    state_dir = state_dir.resolve()
+    code_dir = snapshot(args.code, state_dir / "code") if args.code else None
+    stack = ChaosStack(state_dir, args.postgres_url, code_dir)
+    events, results = ChaosEvents(), dict[str, Any]()
+    invariants: list[Invariant] = []
+    started = time.monotonic()
+    supervisor: asyncio.Task[None] | None = None
+    try:
+        await stack.start()
+        supervisor = asyncio.create_task(stack.supervise())
+        work = asyncio.create_task(drive_run(args, stack, events, results))
+        await asyncio.wait({work, supervisor}, return_when=asyncio.FIRST_COMPLETED)
+        if not work.done():
+            work.cancel()
+            raise RuntimeError(f"the stack broke: {supervisor.exception()}")
+        invariants = work.result()
+    except Exception as error:
+        results["error"] = f"{type(error).__name__}: {error}"
+        print(f"chaos: the run could not be carried out: {results['error']}", file=sys.stderr)
+    finally:
+        if supervisor is not None:
+            supervisor.cancel()
+        await stack.stop()
+        try:
+            stack.drop_schema()
+        except Exception as error:  # reported, never hides the run's own outcome
+            print(f"chaos: could not drop schema {stack.schema}: {error}", file=sys.stderr)
+    report(args, stack, events, results, invariants, time.monotonic() - started)
+    clean = "error" not in results and all(i.ok for i in invariants)
+    if clean and args.state_dir is None:
+        shutil.rmtree(state_dir, ignore_errors=True)
+    else:
+        print(f"state and process logs kept in {state_dir}")
+    if "error" in results:
+        return 2
+    return 0 if clean else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return asyncio.run(main_async(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
