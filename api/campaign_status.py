@@ -1,24 +1,38 @@
 """A campaign's current status document, and whether a message fits it.
 
-Running workflows answer the ``status`` query. A campaign that was never published, or whose
-workflow has finished, is answered from its row (the last document the workflow recorded), so
-a finished campaign needs no worker to replay its history.
+Running workflows answer the ``status`` query, and Temporal's description of the run says
+which steps are retrying (one describe beside the query). A campaign that was never published,
+or whose workflow has finished, is answered from its row (the last document the workflow
+recorded), so a finished campaign needs no worker to replay its history.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
+import structlog
 from temporalio.client import RPCError, WorkflowExecutionStatus, WorkflowQueryRejectedError
 from temporalio.common import QueryRejectCondition
+from temporalio.exceptions import TemporalError
 from temporalio.service import RPCStatusCode
 
 from api.campaign_store import reload
-from api.schemas import BudgetPublic, StatusDocumentPublic
+from api.problems import Problem
+from api.retrying import retrying_steps
+from api.schemas import BudgetPublic, RetryingStepPublic, StatusDocumentPublic
 from api.temporal_gateway import WORKER_ANSWER_TIMEOUT, TemporalGateway, temporal_errors
-from core.contracts import QUERY_STATUS, CampaignStatus, workflow_id_for
+from core.contracts import (
+    QUERY_STATUS,
+    SIGNAL_CANCEL,
+    SIGNAL_RESUME,
+    CampaignStatus,
+    workflow_id_for,
+)
 from core.db import SessionFactory
 from core.models import Campaign
+
+log = structlog.get_logger(__name__)
 
 _CLOSED_EXECUTION_STATUS = {
     WorkflowExecutionStatus.COMPLETED: CampaignStatus.CLOSED,
@@ -74,31 +88,59 @@ def _is_terminal(status: str) -> bool:
 
 
 async def current_status(
-    gateway: TemporalGateway, sessions: SessionFactory, campaign: Campaign
+    gateway: TemporalGateway,
+    sessions: SessionFactory,
+    campaign: Campaign,
+    *,
+    with_retrying: bool = True,
 ) -> StatusDocumentPublic:
+    """The campaign's document now; ``with_retrying`` False skips the describe (deciding
+    whether a message fits needs only the status)."""
     if campaign.workflow_id is None or _is_terminal(campaign.status):
         return recorded_document(campaign)
     client = await gateway.client()
     handle = client.get_workflow_handle(campaign.workflow_id)
+    retrying = (
+        asyncio.create_task(_retrying_or_none(gateway, campaign.workflow_id))
+        if with_retrying
+        else None
+    )
     execution_status: WorkflowExecutionStatus | None = None
-    with temporal_errors(campaign.id):
-        try:
-            document: StatusDocumentPublic = await handle.query(
-                QUERY_STATUS,
-                result_type=StatusDocumentPublic,
-                reject_condition=QueryRejectCondition.NOT_OPEN,
-                rpc_timeout=WORKER_ANSWER_TIMEOUT,
-            )
-            return document
-        except WorkflowQueryRejectedError as rejected:
-            execution_status = rejected.status
-        except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
-                raise
+    try:
+        with temporal_errors(campaign.id):
+            try:
+                document: StatusDocumentPublic = await handle.query(
+                    QUERY_STATUS,
+                    result_type=StatusDocumentPublic,
+                    reject_condition=QueryRejectCondition.NOT_OPEN,
+                    rpc_timeout=WORKER_ANSWER_TIMEOUT,
+                )
+                if retrying is not None:
+                    document.retrying = await retrying
+                return document
+            except WorkflowQueryRejectedError as rejected:
+                execution_status = rejected.status
+            except RPCError as error:
+                if error.status != RPCStatusCode.NOT_FOUND:
+                    raise
+    finally:
+        if retrying is not None and not retrying.done():
+            retrying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retrying
     # Finished (or gone): the row is the record; re-read it, the workflow may just have
     # written its last document.
     fresh = await asyncio.to_thread(_reload, sessions, campaign.id)
     return recorded_document(fresh or campaign, execution_status)
+
+
+async def _retrying_or_none(gateway: TemporalGateway, workflow_id: str) -> list[RetryingStepPublic]:
+    """The retrying steps; none if Temporal cannot say (the status document still answers)."""
+    try:
+        return await retrying_steps(gateway, workflow_id)
+    except (Problem, RPCError, TemporalError) as error:
+        log.warning("retrying steps unavailable", workflow_id=workflow_id, error=str(error))
+        return []
 
 
 def _reload(sessions: SessionFactory, campaign_id: str) -> Campaign | None:
@@ -117,6 +159,22 @@ def refusal(message: str, document: StatusDocumentPublic) -> str | None:
         return f"{name} is a draft; publish it first"
     if status.is_terminal:
         return f"{name} is {status.value}; it takes no more messages"
+    if status == CampaignStatus.COMPENSATING:
+        why = f" ({document.failure})" if document.failure else ""
+        return (
+            f"{name} is compensating: undoing what was done after a failure{why}; "
+            "it takes no messages until it ends"
+        )
+    if status == CampaignStatus.ATTENTION:
+        if message in (SIGNAL_RESUME, SIGNAL_CANCEL):
+            return None
+        held = document.attention
+        why = (
+            f": {held.step} was refused ({held.reason}) since {held.since:%Y-%m-%d %H:%M} UTC"
+            if held
+            else ""
+        )
+        return f"{name} needs attention{why}; it takes only resume (to try again) or cancel"
     if status not in _ACTIVE:
         return f"{name} is {status.value}; it is past the point where '{message}' applies"
     paused = document.paused or status == CampaignStatus.PAUSED

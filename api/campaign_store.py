@@ -10,7 +10,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from api.deps import Principal
-from api.problems import not_found
+from api.problems import Problem, conflict, not_found
 from core.campaign_spec import CampaignSpec
 from core.contracts import CampaignStatus
 from core.models import Campaign, TimelineEvent
@@ -18,6 +18,15 @@ from core.types import utcnow
 
 # The API's own timeline row; the workflow's activities number theirs from 1.
 CREATED_EVENT_SEQ = 0
+
+# Published and not finished: their posts are on X (or about to be), so their text is taken.
+_NOT_LIVE = [
+    CampaignStatus.DRAFT.value,
+    CampaignStatus.CLOSED.value,
+    CampaignStatus.CANCELLED.value,
+    CampaignStatus.FAILED.value,
+]
+_DUPLICATE = "X refuses duplicate text from the same author"
 
 
 @dataclass(frozen=True)
@@ -127,3 +136,39 @@ def record_publish(
 
 def reload(session: Session, campaign_id: str) -> Campaign | None:
     return session.get(Campaign, campaign_id, populate_existing=True)
+
+
+def refuse_duplicate_text(
+    session: Session, owner_id: str, spec: CampaignSpec, *, exclude_id: str | None = None
+) -> None:
+    """Refuse a draft X would refuse to post: its two posts with one text (422), or a post
+    text that one of the owner's live campaigns already posted (409, naming that campaign)."""
+    if spec.first_post.text == spec.second_post.text:
+        message = f"the same text as first_post.text; {_DUPLICATE}"
+        raise Problem(
+            422,
+            "Invalid request",
+            f"second_post.text: {message}",
+            errors=[{"field": "second_post.text", "message": message}],
+        )
+    texts = {"first post": spec.first_post.text, "second post": spec.second_post.text}
+    live = session.exec(
+        select(Campaign)
+        .where(col(Campaign.owner_id) == owner_id, col(Campaign.status).not_in(_NOT_LIVE))
+        .where(col(Campaign.id) != (exclude_id or ""))
+        .order_by(col(Campaign.created_at))
+    ).all()
+    for other in live:
+        theirs = {
+            "first post": other.spec["first_post"]["text"],
+            "second post": other.spec["second_post"]["text"],
+        }
+        for mine, text in texts.items():
+            for their_post, their_text in theirs.items():
+                if text == their_text:
+                    raise conflict(
+                        f"{_DUPLICATE}: this draft's {mine} has the text of the {their_post} "
+                        f"of live campaign {other.id} ('{other.name}', {other.status}); "
+                        "change the text, or wait until that campaign ends",
+                        campaign_id=other.id,
+                    )

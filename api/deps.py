@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -58,10 +59,16 @@ def get_gateway(request: Request) -> TemporalGateway:
     return gateway
 
 
+def get_top_up_wait(request: Request) -> timedelta:
+    wait: timedelta = request.app.state.top_up_wait
+    return wait
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
 SessionFactoryDep = Annotated[SessionFactory, Depends(get_session_factory)]
 GatewayDep = Annotated[TemporalGateway, Depends(get_gateway)]
+TopUpWaitDep = Annotated[timedelta, Depends(get_top_up_wait)]
 
 
 def resolve_api_key(key: str | None, settings: Settings, session: Session) -> Principal:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -17,10 +18,10 @@ from api.campaign_status import current_status
 from api.deps import OPERATOR
 from api.live import LiveHub
 from api.problems import install_problem_handlers
-from api.routes import campaign_messages, campaigns, health, live, owners, participants
+from api.routes import campaign_messages, campaigns, health, live, owners, participants, top_ups
 from api.routes.campaigns import load_visible
 from api.schemas import StatusDocumentPublic
-from api.temporal_gateway import TemporalGateway
+from api.temporal_gateway import TOP_UP_WAIT, TemporalGateway
 from core.config import Settings, get_settings
 from core.db import make_engine, session_factory
 
@@ -32,7 +33,13 @@ Errors are `application/problem+json`.
 """
 
 
-def create_app(settings: Settings | None = None, *, live_poll_interval: float = 1.0) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    live_poll_interval: float = 1.0,
+    top_up_wait: float = TOP_UP_WAIT.total_seconds(),
+) -> FastAPI:
+    """``top_up_wait``: seconds a top-up request waits for its lock before it answers 202."""
     resolved = settings or get_settings()
 
     @asynccontextmanager
@@ -56,6 +63,7 @@ def create_app(settings: Settings | None = None, *, live_poll_interval: float = 
         app.state.session_factory = sessions
         app.state.temporal = gateway
         app.state.live_hub = hub
+        app.state.top_up_wait = timedelta(seconds=top_up_wait)
         try:
             yield
         finally:
@@ -70,6 +78,6 @@ def create_app(settings: Settings | None = None, *, live_poll_interval: float = 
         docs_url="/docs",
     )
     install_problem_handlers(app)
-    for module in (health, owners, participants, campaigns, campaign_messages, live):
+    for module in (health, owners, participants, campaigns, campaign_messages, top_ups, live):
         app.include_router(module.router)
     return app

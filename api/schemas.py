@@ -8,7 +8,7 @@ pydantic data converter decodes the workflow's ``status`` query straight into it
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -152,8 +152,18 @@ class TopUpBody(BaseModel):
     amount: int = Field(gt=0, le=MAX_AMOUNT)
 
 
-class ToppedUpPublic(BaseModel):
-    budget: int
+# An idempotency key: safe in a URL path segment, a Temporal update ID and a ledger key.
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9\-_.:]{1,100}$"
+
+
+class TopUpPublic(BaseModel):
+    """A top-up under its idempotency key: ``done`` with the new budget, or ``in_progress``
+    (its outcome will be at ``outcome``)."""
+
+    key: str
+    state: Literal["done", "in_progress"]
+    budget: int | None = Field(default=None, description="The new budget, once done.")
+    outcome: str = Field(description="Where the top-up's outcome is read (GET).")
 
 
 class TimelineEventPublic(BaseModel):
@@ -213,6 +223,19 @@ class BudgetPublic(_Lenient):
     remaining: int = 0
 
 
+class AttentionPublic(_Lenient):
+    step: str
+    reason: str
+    since: datetime
+
+
+class RetryingStepPublic(_Lenient):
+    step: str
+    attempt: int
+    since: datetime | None = None
+    reason: str | None = None
+
+
 class StatusDocumentPublic(_Lenient):
     campaign_id: str
     workflow_id: str
@@ -227,6 +250,9 @@ class StatusDocumentPublic(_Lenient):
     rewards: RewardsPublic = Field(default_factory=RewardsPublic)
     budget: BudgetPublic = Field(default_factory=BudgetPublic)
     failure: str | None = None
+    attention: AttentionPublic | None = None
+    # Filled by the API from Temporal's description of the run (pending activities).
+    retrying: list[RetryingStepPublic] = Field(default_factory=list)
     updated_at: datetime | None = None
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 from temporalio.client import (
@@ -21,17 +21,25 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.exceptions import TemporalError
+from temporalio.exceptions import ApplicationError, TemporalError
 from temporalio.service import RPCStatusCode
 
 from api.problems import Problem, conflict, unavailable
 from core.temporal import connect
 
 CONNECT_TIMEOUT = timedelta(seconds=5)
-# How long a query or update waits for the campaign's worker before the API answers 503.
+# How long a query, or an update's acceptance, waits for the campaign's worker before the API
+# answers 503 (nothing was accepted then: a retry with the same key is safe).
 WORKER_ANSWER_TIMEOUT = timedelta(seconds=10)
-# Updates run handler code (a top-up locks escrow through an activity with retries).
+# Updates run handler code (an extend records a timeline row through an activity).
 UPDATE_ANSWER_TIMEOUT = timedelta(seconds=60)
+# How long a top-up request waits for its result once accepted; then it answers 202 and the
+# outcome is read with GET .../top-ups/{key}. The lock itself goes on in the workflow.
+TOP_UP_WAIT = timedelta(seconds=10)
+# Temporal holds about 1,200 open long polls per namespace, shared by every API process and
+# worker: one API process holds at most this many waits for update results at once (past it,
+# a top-up answers 202 at once rather than wait).
+MAX_RESULT_WAITS = 200
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +50,9 @@ class TemporalGateway:
         self.namespace = namespace
         self._client: Client | None = None
         self._lock = asyncio.Lock()
+        self.result_waits = asyncio.Semaphore(MAX_RESULT_WAITS)
+        # (workflow ID, run ID, activity ID) -> when that activity was first scheduled.
+        self.first_scheduled: dict[tuple[str, str, str], datetime | None] = {}
 
     async def start(self) -> None:
         with contextlib.suppress(Problem):
@@ -70,10 +81,17 @@ class TemporalGateway:
 
 
 def _failure_message(error: BaseException) -> str:
+    """The innermost application failure's message (a validator's or an activity's reason),
+    not the wrapping ("Workflow update failed", "Activity task failed")."""
+    reason: str | None = None
     cause = error.__cause__
-    while cause is not None and cause.__cause__ is not None and str(cause) == "":
+    while cause is not None:
+        if isinstance(cause, ApplicationError) and cause.message:
+            reason = cause.message
+        elif reason is None and str(cause):
+            reason = str(cause)
         cause = cause.__cause__
-    return str(cause or error) or type(error).__name__
+    return reason or str(error) or type(error).__name__
 
 
 @contextlib.contextmanager

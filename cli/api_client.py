@@ -75,9 +75,12 @@ class ApiClient:
         *,
         json_body: Any = None,
         params: dict[str, Any] | None = None,
+        headers: dict[bytes, bytes] | None = None,
     ) -> Any:
         try:
-            response = self._http.request(method, path, json=json_body, params=params)
+            response = self._http.request(
+                method, path, json=json_body, params=params, headers=headers
+            )
         except httpx.HTTPError as error:
             raise ApiError(f"cannot reach the API at {self.connection.api_url}: {error}") from None
         if response.status_code >= 400:
@@ -108,6 +111,24 @@ class ApiClient:
         body = {"reason": reason} if reason else {}
         result: dict[str, Any] = self.request(
             "POST", f"/v1/campaigns/{campaign_id}/{name}", json_body=body
+        )
+        return result
+
+    def extend(self, campaign_id: str, closes_at: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request(
+            "POST", f"/v1/campaigns/{campaign_id}/extend", json_body={"closes_at": closes_at}
+        )
+        return result
+
+    def top_up(self, campaign_id: str, amount: int, key: str) -> dict[str, Any]:
+        """``{key, state, budget, outcome}``: state ``done`` with the new budget, or
+        ``in_progress`` (read it later at ``outcome``, or send again with the same key)."""
+        result: dict[str, Any] = self.request(
+            "POST",
+            f"/v1/campaigns/{campaign_id}/top-up",
+            json_body={"amount": amount},
+            # Bytes: a key outside ASCII reaches the API, which says what a key may hold.
+            headers={b"Idempotency-Key": key.encode()},
         )
         return result
 

@@ -1,5 +1,5 @@
-"""``campaigns list|show|publish|pause|resume|cancel|status|watch``: the API, for people and
-scripts.
+"""``campaigns list|show|publish|pause|resume|cancel|extend|top-up|status|watch``: the API,
+for people and scripts.
 
 URL and key come from ``--api-url`` / ``--api-key``, else ``CAMPAIGNS_API_URL`` /
 ``CAMPAIGNS_API_KEY`` (else a local stack's operator key). ``--json`` prints the API's answer
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 import json
+import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
@@ -142,6 +144,60 @@ def _signal_command(name: str, doc: str) -> Callable[..., None]:
 
 
 @refusals_exit
+def extend(
+    campaign_id: str,
+    closes_at: Annotated[str, typer.Argument(help="the new end: ISO 8601 time with zone")],
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+    as_json: AsJson = False,
+) -> None:
+    """Move the campaign's end later (the ``extend`` update; an earlier end is refused)."""
+    with client_for(api_url, api_key) as client:
+        result = client.extend(campaign_id, closes_at)
+    if as_json:
+        emit_json(result)
+    else:
+        ends = datetime.fromisoformat(result["closes_at"]).isoformat()
+        typer.echo(f"{campaign_id} now ends {ends}")
+
+
+@refusals_exit
+def top_up(
+    campaign_id: str,
+    amount: Annotated[int, typer.Argument(min=1, help="in the asset's smallest unit")],
+    key: Annotated[
+        str | None,
+        typer.Option(help="idempotency key; the same key again locks once (default: a new one)"),
+    ] = None,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+    as_json: AsJson = False,
+) -> None:
+    """Lock AMOUNT more in the campaign's escrow (the ``top_up`` update)."""
+    key = key or str(uuid.uuid4())
+    # Printed before sending: if the answer is lost, the same key retries without a 2nd lock.
+    typer.echo(f"idempotency key: {key}", err=as_json)
+    with client_for(api_url, api_key) as client:
+        try:
+            result = client.top_up(campaign_id, amount, key)
+        except ApiError as error:
+            if error.status is not None and error.status < 500:
+                raise
+            # Unreachable, or Temporal or the worker away: nothing locks twice under one key.
+            raise ApiError(f"{error}; it is safe to run this again with --key {key}") from None
+        outcome_url = f"{client.connection.api_url}{result['outcome']}"
+    if as_json:
+        emit_json(result)
+    elif result["state"] == "done":
+        typer.echo(f"topped up {campaign_id}: budget is now {result['budget']}")
+    else:
+        typer.echo(
+            f"top-up {key} is still going; read its outcome at {outcome_url} "
+            f"or run this again with --key {key}"
+        )
+
+
+@refusals_exit
 def watch(
     campaign_id: str, api_url: ApiUrl = None, api_key: ApiKey = None, as_json: AsJson = False
 ) -> None:
@@ -174,4 +230,6 @@ def register(app: typer.Typer) -> None:
     app.command("cancel")(
         _signal_command("cancel", "Cancel: close early (pay what was earned) or release all.")
     )
+    app.command()(extend)
+    app.command("top-up")(top_up)
     app.command()(watch)

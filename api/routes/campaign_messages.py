@@ -1,4 +1,5 @@
-"""Messages to a campaign's workflow: publish (start), pause/resume/cancel, extend, top-up.
+"""Messages to a campaign's workflow: publish (start), pause/resume/cancel, extend (top-up has
+its own module, api/routes/top_ups.py).
 
 Each checks the campaign's current state first and answers 409 with a reason when the message
 does not fit; updates are also validated by the workflow, whose refusal is a 409 too.
@@ -13,7 +14,7 @@ from pydantic import ValidationError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.campaign_status import current_status, refusal
-from api.campaign_store import record_publish
+from api.campaign_store import record_publish, refuse_duplicate_text
 from api.deps import CurrentPrincipal, GatewayDep, SessionFactoryDep, SettingsDep
 from api.problems import Problem, conflict
 from api.routes.campaigns import load_visible
@@ -24,8 +25,6 @@ from api.schemas import (
     PublishRequest,
     ReasonRequest,
     SignalSentPublic,
-    ToppedUpPublic,
-    TopUpBody,
 )
 from api.temporal_gateway import UPDATE_ANSWER_TIMEOUT, TemporalGateway, temporal_errors
 from core.campaign_spec import CampaignSpec
@@ -34,12 +33,9 @@ from core.contracts import (
     SIGNAL_PAUSE,
     SIGNAL_RESUME,
     UPDATE_EXTEND,
-    UPDATE_TOP_UP,
     CampaignStatus,
     ExtendRequest,
     ExtendResult,
-    TopUpRequest,
-    TopUpResult,
 )
 from core.db import SessionFactory
 from core.models import Campaign
@@ -66,11 +62,16 @@ async def publish(
     if CampaignStatus(campaign.status).is_terminal:
         raise conflict(f"campaign {campaign_id} is {campaign.status}; it cannot run again")
     try:
-        CampaignSpec.model_validate(campaign.spec)
+        spec = CampaignSpec.model_validate(campaign.spec)
     except ValidationError as error:
         raise Problem(
             422, "Invalid draft", f"the stored draft does not validate: {error}"
         ) from error
+    if campaign.workflow_id is None:
+        # Another campaign with the same text may have gone live since this draft was made.
+        await asyncio.to_thread(
+            _refuse_duplicate_text, sessions, campaign.owner_id, spec, campaign.id
+        )
     start_at = body.start_at if body else None
     client = await gateway.client()
     with temporal_errors(campaign_id):
@@ -102,6 +103,13 @@ async def publish(
     return PublishedPublic(workflow_id=handle.id, run_id=run_id)
 
 
+def _refuse_duplicate_text(
+    sessions: SessionFactory, owner_id: str, spec: CampaignSpec, campaign_id: str
+) -> None:
+    with sessions() as session:
+        refuse_duplicate_text(session, owner_id, spec, exclude_id=campaign_id)
+
+
 def _record_publish(
     sessions: SessionFactory,
     campaign_id: str,
@@ -120,7 +128,7 @@ async def _admitted(
 ) -> Campaign:
     """The campaign, if ``message`` fits its current state; a 409 with the reason if not."""
     campaign = await asyncio.to_thread(load_visible, sessions, principal, campaign_id)
-    document = await current_status(gateway, sessions, campaign)
+    document = await current_status(gateway, sessions, campaign, with_retrying=False)
     reason = refusal(message, document)
     if reason is not None:
         raise conflict(reason, campaign_status=document.status)
@@ -207,25 +215,3 @@ async def extend(
             rpc_timeout=UPDATE_ANSWER_TIMEOUT,
         )
     return ExtendedPublic(closes_at=result.closes_at)
-
-
-@router.post("/{campaign_id}/top-up", response_model=ToppedUpPublic)
-async def top_up(
-    campaign_id: str,
-    body: TopUpBody,
-    principal: CurrentPrincipal,
-    sessions: SessionFactoryDep,
-    gateway: GatewayDep,
-) -> ToppedUpPublic:
-    """The ``top_up`` update: locks more escrow and returns the new budget."""
-    campaign = await _admitted(UPDATE_TOP_UP, campaign_id, principal, sessions, gateway)
-    assert campaign.workflow_id is not None
-    client = await gateway.client()
-    with temporal_errors(campaign_id):
-        result: TopUpResult = await client.get_workflow_handle(campaign.workflow_id).execute_update(
-            UPDATE_TOP_UP,
-            TopUpRequest(amount=body.amount),
-            result_type=TopUpResult,
-            rpc_timeout=UPDATE_ANSWER_TIMEOUT,
-        )
-    return ToppedUpPublic(budget=result.budget)

@@ -12,7 +12,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, status
 
 from api.campaign_status import current_status, recorded_document
-from api.campaign_store import CampaignFilter, create_campaign, list_campaigns, load_campaign
+from api.campaign_store import (
+    CampaignFilter,
+    create_campaign,
+    list_campaigns,
+    load_campaign,
+    refuse_duplicate_text,
+)
 from api.campaign_store import timeline as load_timeline
 from api.deps import (
     CurrentPrincipal,
@@ -70,7 +76,8 @@ def create(
         str | None, Query(description="Operator only: the owner the draft belongs to")
     ] = None,
 ) -> CampaignPublic:
-    """Create a draft. Its validation is the draft's: a 422 names the field."""
+    """Create a draft. Its validation is the draft's: a 422 names the field. A post text that
+    one of the owner's live campaigns already posted is a 409 (X refuses duplicate text)."""
     if principal.is_operator:
         if owner_id is None:
             raise Problem(422, "Invalid request", "owner_id: the operator must name the owner")
@@ -79,7 +86,9 @@ def create(
     elif owner_id is not None and owner_id != principal.owner_id:
         raise not_found(f"owner {owner_id}")
     assert principal.owner_id is not None or owner_id is not None
-    campaign = create_campaign(session, owner_id or str(principal.owner_id), spec)
+    owner = owner_id or str(principal.owner_id)
+    refuse_duplicate_text(session, owner, spec)
+    campaign = create_campaign(session, owner, spec)
     return to_public(campaign)
 
 

@@ -1,11 +1,11 @@
-"""The API under test: served over real HTTP, on the dev server, with a worker running the
-stand-in campaign workflow (tests/api/standin_workflow.py) on its own task queue."""
+"""The API under test: served over real HTTP, on the dev server, with a worker running the real
+``CampaignWorkflow`` on its own task queue: the real activities over the campaign rows, and
+stand-ins for X and the ledger (tests/api/standin_world.py)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -18,9 +18,10 @@ from api.main import create_app
 from core.config import Settings
 from core.db import make_engine, session_factory
 from core.migrate import upgrade
-from tests.api.standin_activities import StatusRecorder
-from tests.api.standin_workflow import StandInCampaignWorkflow
+from tests.api.standin_world import ApiWorld
 from tests.helpers import assert_eventually, new_worker, serve_asgi
+from tests.workflows.standin_distribution import StandInDistributionWorkflow
+from workflows.campaign import CampaignWorkflow
 
 T = TypeVar("T")
 
@@ -45,6 +46,7 @@ class Stack:
     app: FastAPI
     settings: Settings
     operator: httpx.AsyncClient
+    world: ApiWorld
 
     def client(self, key: str | None) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -76,24 +78,23 @@ async def stack(
 async def run_stack(env: WorkflowEnvironment, database_url: str) -> AsyncIterator[Stack]:
     settings = api_settings(database_url, env)
     engine = make_engine(database_url, pool_size=4)
-    recorder = StatusRecorder(session_factory(engine))
+    world = ApiWorld(session_factory(engine))
     app = create_app(settings, live_poll_interval=0.1)
-    with ThreadPoolExecutor(max_workers=4) as executor:
-        async with (
-            new_worker(
-                env.client,
-                StandInCampaignWorkflow,
-                activities=[recorder.record_status],
-                task_queue=settings.task_queue,
-                activity_executor=executor,
-            ),
-            serve_asgi(app) as url,
-        ):
-            operator_headers = {"Authorization": f"Bearer {OPERATOR_KEY}"}
-            async with httpx.AsyncClient(
-                base_url=url, headers=operator_headers, timeout=30
-            ) as operator:
-                yield Stack(url=url, app=app, settings=settings, operator=operator)
+    async with (
+        new_worker(
+            env.client,
+            CampaignWorkflow,
+            StandInDistributionWorkflow,
+            activities=world.activities(),
+            task_queue=settings.task_queue,
+        ),
+        serve_asgi(app) as url,
+    ):
+        operator_headers = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+        async with httpx.AsyncClient(
+            base_url=url, headers=operator_headers, timeout=30
+        ) as operator:
+            yield Stack(url=url, app=app, settings=settings, operator=operator, world=world)
     engine.dispose()
 
 

@@ -11,6 +11,9 @@ import httpx
 from core.contracts import workflow_id_for
 from tests.api.conftest import CAMPAIGN_BODY, Stack, eventually, new_owner
 
+# Harmless on every route; the top-up route needs it to get as far as the ownership check.
+KEYED = {"Idempotency-Key": "k-1"}
+
 
 async def create_draft(client: httpx.AsyncClient, **changes: Any) -> dict[str, Any]:
     response = await client.post("/v1/campaigns", json={**CAMPAIGN_BODY, **changes})
@@ -128,8 +131,9 @@ async def test_another_owners_campaign_is_404_everywhere(stack: Stack) -> None:
             ("POST", "/cancel", {}),
             ("POST", "/extend", {"closes_at": "2040-01-01T00:00:00Z"}),
             ("POST", "/top-up", {"amount": 5}),
+            ("GET", "/top-ups/k-1", None),
         ]:
-            response = await bob.request(method, path + suffix, json=body)
+            response = await bob.request(method, path + suffix, json=body, headers=KEYED)
             assert response.status_code == 404, (suffix, response.text)
             assert response.json()["detail"] == f"campaign {draft['id']} not found"
         bobs_list = (await bob.get("/v1/campaigns")).json()

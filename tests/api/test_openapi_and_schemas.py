@@ -21,6 +21,8 @@ MIRRORS: list[tuple[type[BaseModel], type[Any]]] = [
     (schemas.EngagementPublic, contracts.EngagementStatus),
     (schemas.RewardsPublic, contracts.RewardsStatus),
     (schemas.BudgetPublic, contracts.BudgetStatus),
+    (schemas.AttentionPublic, contracts.AttentionStatus),
+    (schemas.RetryingStepPublic, contracts.RetryingStep),
 ]
 
 
@@ -53,3 +55,8 @@ async def test_docs_and_openapi_are_served(stack: Stack) -> None:
     assert "swagger" in docs.text.lower()
     openapi = (await stack.operator.get("/openapi.json")).json()
     assert "/v1/campaigns/{campaign_id}/top-up" in openapi["paths"]
+    assert "/v1/campaigns/{campaign_id}/top-ups/{key}" in openapi["paths"]
+    top_up = openapi["paths"]["/v1/campaigns/{campaign_id}/top-up"]["post"]
+    header = next(p for p in top_up["parameters"] if p["in"] == "header")
+    assert (header["name"], header["required"]) == ("Idempotency-Key", True)
+    assert {"200", "202"} <= set(top_up["responses"])

@@ -7,19 +7,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from typer.testing import CliRunner, Result
 
 from api.live import LiveHub
+from api.main import create_app
 from cli.main import app
+from core.config import Settings
 from tests.api.conftest import CAMPAIGN_BODY, Stack, eventually, new_owner
 from tests.api.conftest import stack as stack
-from tests.api.test_campaign_messages import wait_for_status
+from tests.api.test_campaign_messages import running_campaign, wait_for_status
+from tests.helpers import serve_asgi
 
 
-async def campaigns(stack: Stack, key: str, *args: str) -> Result:
-    argv = [*args, "--api-url", stack.url, "--api-key", key]
+async def campaigns(stack: Stack, key: str, *args: str, url: str | None = None) -> Result:
+    argv = [*args, "--api-url", url or stack.url, "--api-key", key]
     return await asyncio.to_thread(lambda: CliRunner().invoke(app, argv))
 
 
@@ -122,3 +128,106 @@ async def test_refusals_exit_non_zero_with_the_apis_reason(stack: Stack) -> None
 async def _subscribed(stack: Stack, campaign_id: str) -> None:
     hub: LiveHub = stack.app.state.live_hub
     assert campaign_id in hub.pollers()
+
+
+def printed_key(result: Result) -> str:
+    found = re.search(r"idempotency key: (\S+)", result.stdout)
+    assert found, result.stdout
+    return found.group(1)
+
+
+async def test_top_up_sends_a_key_and_a_retry_with_it_locks_once(stack: Stack) -> None:
+    _, key = await new_owner(stack)
+    async with stack.client(key) as owner:
+        path = await running_campaign(owner)
+        campaign_id = path.rsplit("/", 1)[1]
+        locks = stack.world.top_up_locks[campaign_id]
+
+        made = await campaigns(stack, key, "top-up", campaign_id, "500")
+        assert made.exit_code == 0, (made.stdout, made.stderr)
+        made_key = printed_key(made)
+        assert uuid.UUID(made_key).version == 4
+        assert "budget is now 1500" in made.stdout
+        again = await campaigns(stack, key, "top-up", campaign_id, "500", "--key", made_key)
+        assert again.exit_code == 0, again.stderr
+        assert printed_key(again) == made_key
+        assert "budget is now 1500" in again.stdout
+        assert [lock.amount for lock in locks] == [500]
+
+        scripted = as_json(
+            await campaigns(stack, key, "top-up", campaign_id, "250", "--key", "k-1", "--json")
+        )
+        assert (scripted["key"], scripted["state"], scripted["budget"]) == ("k-1", "done", 1750)
+        assert [lock.amount for lock in locks] == [500, 250]
+        bad_key = await campaigns(stack, key, "top-up", campaign_id, "5", "--key", "no spaces")
+        assert bad_key.exit_code == 1
+        assert "Idempotency-Key" in bad_key.stderr
+        assert len(locks) == 2
+
+
+async def test_a_slow_top_up_says_where_to_read_its_outcome(stack: Stack) -> None:
+    _, key = await new_owner(stack)
+    async with serve_asgi(create_app(stack.settings, top_up_wait=0.3)) as impatient:
+        async with stack.client(key) as owner:
+            path = await running_campaign(owner)
+        campaign_id = path.rsplit("/", 1)[1]
+        gate = stack.world.lock_gates[campaign_id] = asyncio.Event()
+        going = await campaigns(stack, key, "top-up", campaign_id, "500", url=impatient)
+        assert going.exit_code == 0, (going.stdout, going.stderr)
+        going_key = printed_key(going)
+        assert "still going" in going.stdout
+        assert f"{path}/top-ups/{going_key}" in going.stdout
+        assert f"--key {going_key}" in going.stdout
+        gate.set()
+
+        async def locked() -> None:
+            async with stack.client(key) as owner:
+                outcome = await owner.get(f"{path}/top-ups/{going_key}")
+            assert outcome.status_code == 200, outcome.text
+
+        await eventually(locked)
+        retried = await campaigns(
+            stack, key, "top-up", campaign_id, "500", "--key", going_key, url=impatient
+        )
+        assert retried.exit_code == 0, retried.stderr
+        assert "budget is now 1500" in retried.stdout
+        assert len(stack.world.top_up_locks[campaign_id]) == 1
+
+
+async def test_extend_moves_the_end_or_prints_the_validators_reason(stack: Stack) -> None:
+    _, key = await new_owner(stack)
+    async with stack.client(key) as owner:
+        path = await running_campaign(owner)
+        campaign_id = path.rsplit("/", 1)[1]
+        current = datetime.fromisoformat((await owner.get(f"{path}/status")).json()["closes_at"])
+        later = current + timedelta(hours=2)
+        extended = await campaigns(stack, key, "extend", campaign_id, later.isoformat())
+        assert extended.exit_code == 0, (extended.stdout, extended.stderr)
+        assert f"{campaign_id} now ends {later.isoformat()}" in extended.stdout
+        document = (await owner.get(f"{path}/status")).json()
+        assert datetime.fromisoformat(document["closes_at"]) == later
+        earlier = await campaigns(stack, key, "extend", campaign_id, current.isoformat())
+        assert earlier.exit_code == 1
+        assert "Conflict (409)" in earlier.stderr
+        assert "later than the current end" in earlier.stderr
+        nonsense = await campaigns(stack, key, "extend", campaign_id, "next tuesday")
+        assert nonsense.exit_code == 1
+        assert "closes_at" in nonsense.stderr
+
+
+async def test_a_top_up_that_cannot_be_sent_says_the_key_retries_safely(stack: Stack) -> None:
+    _, key = await new_owner(stack)
+    cut_off = Settings(
+        database_url=stack.settings.database_url,
+        temporal_address="127.0.0.1:1",
+        operator_api_key="operator-test-key",
+    )
+    async with serve_asgi(create_app(cut_off)) as url:
+        async with stack.client(key) as owner:
+            path = await running_campaign(owner)
+        campaign_id = path.rsplit("/", 1)[1]
+        failed = await campaigns(stack, key, "top-up", campaign_id, "500", "--key", "k-9", url=url)
+    assert failed.exit_code == 1
+    assert "(503)" in failed.stderr
+    assert "it is safe to run this again with --key k-9" in failed.stderr
+    assert stack.world.top_up_locks[campaign_id] == []
