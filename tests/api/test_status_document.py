@@ -14,6 +14,8 @@ from websockets.asyncio.client import connect
 from api.campaign_status import refusal
 from api.schemas import AttentionPublic, StatusDocumentPublic
 from tests.api.conftest import CAMPAIGN_BODY, Stack, eventually, new_owner
+from tests.api.test_campaign_crud import KEYED
+from tests.api.test_campaign_messages import refused, running_campaign, wait_for_status
 
 OUTAGE = "X answered 503 Service Unavailable"
 
@@ -66,6 +68,33 @@ async def test_a_failing_step_shows_in_status_record_and_live_until_it_recovers(
         recovered = await eventually(running, timeout=40)
         assert recovered["retrying"] == []
         assert recovered["posts"]["first"] is not None
+
+
+async def test_a_campaign_held_in_attention_takes_only_resume(stack: Stack) -> None:
+    _, key = await new_owner(stack)
+    async with stack.client(key) as owner:
+        path = await running_campaign(owner)
+        world = stack.world.world(path.rsplit("/", 1)[1])
+        world.poll_error = "ReadRefused"
+        # Closing's final engagement fetch is refused: the campaign waits for an operator.
+        assert (await owner.post(f"{path}/cancel")).status_code == 202
+        held = await wait_for_status(owner, path, "attention")
+        assert "401 Unauthorized" in held["attention"]["reason"], held
+        for suffix, body in [
+            ("pause", {}),
+            ("extend", {"closes_at": "2040-01-01T00:00:00Z"}),
+            ("top-up", {"amount": 5}),
+        ]:
+            refused(
+                await owner.post(f"{path}/{suffix}", json=body, headers=KEYED),
+                "needs attention",
+                "401 Unauthorized",
+                "it takes only resume",
+            )
+        world.poll_error = None
+        assert (await owner.post(f"{path}/resume")).status_code == 202
+        closed = await wait_for_status(owner, path, "closed")
+        assert closed["attention"] is None
 
 
 def document(status: str, **fields: Any) -> StatusDocumentPublic:
