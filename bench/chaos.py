@@ -26,7 +26,13 @@ from typing import Any
 
 import httpx
 from chaos_checks import Invariant, check_all, collect, render_table
-from chaos_scripts import PAUSE_HOLD_SECONDS, ChaosEvents, Driver, run_chaos
+from chaos_scripts import (
+    PAUSE_HOLD_SECONDS,
+    ChaosEvents,
+    Driver,
+    clear_faults_after,
+    run_chaos,
+)
 from chaos_stack import ChaosStack, snapshot
 from chaos_world import TERMINAL, Api, CampaignRun, seed
 
@@ -54,6 +60,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=180,
         help="after the end time, s, to reach a terminal status",
     )
+    add(
+        "--continue-as-new-after",
+        type=int,
+        default=100,
+        metavar="EVENTS",
+        help="history length at which the dev server suggests continue-as-new (0: its default)",
+    )
     add("--restart-temporal", action=argparse.BooleanOptionalAction, default=True)
     add(
         "--restart-postgres",
@@ -63,6 +76,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     add("--error-rate", type=float, default=0.1, help="sandbox 5xx rate on X and the ledger")
     add("--lose-response-rate", type=float, default=0.1, help="effect committed, answer lost")
+    add("--faults-for", type=float, help="faults end this long after the start, s (duration + 30)")
     add("--seed", type=int, help="randomness of the chaos schedule and the sandbox's faults")
     add("--postgres-url", default=POSTGRES_ADMIN_URL, help="admin URL; a fresh schema per run")
     add("--state-dir", type=Path, help="kept afterwards (default: a temp dir, kept on breach)")
@@ -125,16 +139,24 @@ async def drive_run(
             rng=rng,
         )
         deadline = time.monotonic() + args.duration + PAUSE_HOLD_SECONDS + args.settle_timeout
+        faults_for = args.faults_for if args.faults_for is not None else args.duration + 30
+        calm = asyncio.create_task(clear_faults_after(api, events, faults_for))
         await asyncio.gather(chaos, *(driver.drive(r) for r in runs))
         await settle(driver, runs, deadline)
+        calm.cancel()
         # Faults off: the checks read the truth, they do not test the client again.
         await api.sandbox("DELETE", "/sandbox/faults")
         await final_documents(driver, runs)
         results["api_retries"] = api.retries
+        executions = await stack.count_workflows("WorkflowType='CampaignWorkflow'")
+        results["continued_as_new"] = None if executions is None else executions - len(runs)
         return check_all(runs, await collect(api, runs))
 
 
-def summary(runs: list[CampaignRun], events: ChaosEvents, stack: ChaosStack) -> list[str]:
+def summary(
+    runs: list[CampaignRun], events: ChaosEvents, stack: ChaosStack, results: dict[str, Any]
+) -> list[str]:
+    retries, continued = results.get("api_retries"), results.get("continued_as_new")
     statuses = Counter(r.final.get("status", "unknown") for r in runs)
     paid = [(r.final.get("rewards") or {}).get("paid", 0) for r in runs]
     amount = [(r.final.get("rewards") or {}).get("paid_amount", 0) for r in runs]
@@ -144,6 +166,8 @@ def summary(runs: list[CampaignRun], events: ChaosEvents, stack: ChaosStack) -> 
         f"chaos       worker kills {events.kills}, Temporal restarts {events.temporal_restarts},"
         f" PostgreSQL restarts {events.postgres_restarts}",
         f"unexpected  {', '.join(stack.unexpected_exits) or 'no process exited by itself'}",
+        f"retried     {retries} API or sandbox calls (connection errors and 5xx)",
+        f"continued   {continued} campaign runs continued as new",
     ]
 
 
@@ -176,7 +200,10 @@ def report(
     }
     print(render_table(invariants))
     print("\nsummary")
-    for line in [*summary(runs, events, stack), f"elapsed     {elapsed:.1f} s"]:
+    for line in [
+        *summary(runs, events, stack, results),
+        f"elapsed     {elapsed:.1f} s",
+    ]:
         print(f"  {line}")
     print("\nchaos")
     print("\n".join(f"  {e}" for e in events.log))
@@ -192,7 +219,7 @@ def report(
             {"name": i.name, "ok": i.ok, "figure": i.figure, "breaches": i.breaches}
             for i in invariants
         ],
-        "summary": summary(runs, events, stack),
+        "summary": summary(runs, events, stack, results),
         "chaos": events.log,
         "api_retries": results.get("api_retries"),
         "unexpected_exits": stack.unexpected_exits,
@@ -218,7 +245,7 @@ async def main_async(args: argparse.Namespace) -> int:
     state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="campaigns-chaos-"))
     state_dir = state_dir.resolve()
     code_dir = snapshot(args.code, state_dir / "code") if args.code else None
-    stack = ChaosStack(state_dir, args.postgres_url, code_dir)
+    stack = ChaosStack(state_dir, args.postgres_url, code_dir, args.continue_as_new_after)
     events, results = ChaosEvents(), dict[str, Any]()
     invariants: list[Invariant] = []
     started = time.monotonic()

@@ -104,8 +104,9 @@ class Driver:
             attempt["status"], attempt["answer"] = None, f"{type(error).__name__}: {error}"
         run.top_up_attempts.append(attempt)
         run.note(f"top-up {key} ({how}) -> {attempt['status']} {str(attempt['answer'])[:80]}")
-        status = attempt["status"]
-        return status is not None and status < 500 and status != 202
+        # Settled: done, or refused for a reason a retry cannot change. A 404 after a 202
+        # means the campaign never took it (say, Temporal lost it restarting): send it again.
+        return attempt["status"] in (200, 409, 422)
 
     async def top_ups(self, run: CampaignRun) -> None:
         """Each key: once, then twice at the same time, then once more; the first key is
@@ -182,9 +183,36 @@ class ChaosEvents:
     """What was done to the stack, and when (seconds from the first publish)."""
 
     log: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    faults_cleared: bool = False
     kills: int = 0
     temporal_restarts: int = 0
     postgres_restarts: int = 0
+
+    def note(self, what: str) -> None:
+        self.log.append(f"+{time.monotonic() - self.started:6.1f}s {what}")
+
+
+async def _rate_limit_burst(api: Api, events: ChaosEvents, faults: dict[str, Any]) -> None:
+    """A few calls per 3 s window for 4 s (X's 429 with its reset), then the plain faults."""
+    if events.faults_cleared:
+        return
+    burst = {**faults, "rate_limit": {"limit": 3, "window_s": 3}}
+    await api.sandbox("PUT", "/sandbox/faults", burst)
+    events.note("429 burst on")
+    await asyncio.sleep(4)
+    if not events.faults_cleared:
+        await api.sandbox("PUT", "/sandbox/faults", faults)
+        events.note("429 burst off")
+
+
+async def clear_faults_after(api: Api, events: ChaosEvents, seconds: float) -> None:
+    """The storm passes: faults off, so a campaign whose final fetch keeps failing gets to
+    finish within the run (how long that took is in the figures)."""
+    await asyncio.sleep(seconds)
+    events.faults_cleared = True
+    await api.sandbox("DELETE", "/sandbox/faults")
+    events.note("sandbox faults off")
 
 
 async def run_chaos(
@@ -200,14 +228,14 @@ async def run_chaos(
     rng: random.Random,
 ) -> None:
     """Faults on, then kills and restarts at random moments within ``window`` seconds."""
-    started = time.monotonic()
-
-    def note(what: str) -> None:
-        events.log.append(f"+{time.monotonic() - started:6.1f}s {what}")
-
+    started = events.started = time.monotonic()
+    note = events.note
     await api.sandbox("PUT", "/sandbox/faults", faults)
     note(f"sandbox faults on: {faults}")
-    plan = [(rng.uniform(1, window), "kill") for _ in range(kills)]
+    # One kill at a random moment in each K-th of the window, so kills spread over the
+    # phases (publishing, running, closing, distributing) instead of bunching up.
+    share = (window - 1) / max(1, kills)
+    plan = [(1 + rng.uniform(k * share, (k + 1) * share), "kill") for k in range(kills)]
     plan += [(rng.uniform(1, window), "burst") for _ in range(2)]
     if restart_temporal:
         plan.append((rng.uniform(window / 4, window), "temporal"))
@@ -220,14 +248,7 @@ async def run_chaos(
             events.kills += 1
             note(f"worker SIGKILLed and restarted (kill {events.kills})")
         elif what == "burst":
-            # A short 429 burst: a few calls per window, then back to the plain faults.
-            await api.sandbox(
-                "PUT", "/sandbox/faults", {**faults, "rate_limit": {"limit": 3, "window_s": 3}}
-            )
-            note("429 burst on")
-            await asyncio.sleep(4)
-            await api.sandbox("PUT", "/sandbox/faults", faults)
-            note("429 burst off")
+            await _rate_limit_burst(api, events, faults)
         elif what == "temporal":
             note("Temporal dev server stopping")
             down = await stack.restart_temporal()

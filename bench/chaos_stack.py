@@ -10,6 +10,7 @@ safe: a chaos run killed with -9 leaves no process behind.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -43,6 +44,17 @@ def snapshot(revision: str, into: Path) -> Path:
     )
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
     return into
+
+
+async def run_capture(argv: Sequence[str]) -> tuple[int, str]:
+    """Like ``run_command``, for commands that print a little (the pipe never fills)."""
+    process = subprocess.Popen(  # noqa: ASYNC220
+        list(argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    while process.poll() is None:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    assert process.stdout is not None
+    return process.returncode, process.stdout.read().decode()
 
 
 def free_port() -> int:
@@ -92,6 +104,9 @@ class ChaosStack:
     # Run the processes from this copy of the code (PYTHONPATH wins over the editable
     # install), so others' unfinished edits in the work tree stay out of a run.
     code_dir: Path | None = None
+    # The dev server suggests continue-as-new after this many history events (Temporal's own
+    # default is 4,096), so short campaigns take that path too.
+    continue_as_new_after: int | None = None
     operator_key: str = field(default_factory=lambda: uuid.uuid4().hex)
     schema: str = field(default_factory=lambda: f"chaos_{uuid.uuid4().hex[:10]}")
     temporal_port: int = field(default_factory=free_port)
@@ -195,6 +210,9 @@ class ChaosStack:
         ]
         for name in SEARCH_ATTRIBUTE_NAMES:
             argv += ["--search-attribute", f"{name}=Keyword"]
+        if self.continue_as_new_after:
+            limit = f"limit.historyCount.suggestContinueAsNew={self.continue_as_new_after}"
+            argv += ["--dynamic-config-value", limit]
         return argv + list(DEV_SERVER_FAST_ARGS)
 
     async def temporal_answers(self) -> bool:
@@ -238,6 +256,11 @@ class ChaosStack:
             connection.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
 
     # --- chaos -------------------------------------------------------------------------
+
+    async def count_workflows(self, query: str) -> int | None:
+        argv = [str(find_binary("temporal")), "workflow", "count", "-o", "json"]
+        code, out = await run_capture([*argv, "--query", query, "--address", self.temporal_address])
+        return int(json.loads(out).get("count", 0)) if code == 0 else None
 
     async def kill_worker(self) -> None:
         """SIGKILL: no drain, no goodbye; in-flight activities time out and are retried."""
