@@ -58,6 +58,8 @@ class StandInWorld:
     # Top-up keys the ledger has locked (once each), and a gate to hold a top-up's lock.
     top_up_keys: list[str] = field(default_factory=list)
     top_up_gate: asyncio.Event | None = None
+    lock_gate: asyncio.Event | None = None
+    lock_started: asyncio.Event = field(default_factory=asyncio.Event)
     # Polls fail with this error type while set (e.g. "ReadRefused" for a 401).
     poll_error: str | None = None
 
@@ -101,6 +103,9 @@ class StandInWorld:
 
         @activity.defn(name=p.LOCK_ESCROW)
         async def lock_escrow(request: p.LockRequest) -> p.EscrowLocked:
+            world.lock_started.set()
+            if world.lock_gate is not None:
+                await world.lock_gate.wait()
             world._maybe_fail("lock")
             world.locked = request.amount
             # The ledger committed the lock; then the activity failed (its answer lost).
