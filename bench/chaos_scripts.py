@@ -109,18 +109,17 @@ class Driver:
         return attempt["status"] in (200, 409, 422)
 
     async def top_ups(self, run: CampaignRun) -> None:
-        """Each key: once, then twice at the same time, then once more; the first key is
-        retried until some attempt settles (Temporal may be down for a while)."""
+        """The first key: once, then twice at the same time, then once more; the others once.
+        Every key is then sent again until it settles (Temporal may be down for a while)."""
         for n, (key, amount) in enumerate(run.plan.top_ups):
-            if n > 0:
-                await self.top_up_once(run, key, amount, "single")
-                continue
-            settled = await self.top_up_once(run, key, amount, "first")
-            both = await asyncio.gather(
-                self.top_up_once(run, key, amount, "concurrent"),
-                self.top_up_once(run, key, amount, "concurrent"),
-            )
-            settled = await self.top_up_once(run, key, amount, "retry") or settled or any(both)
+            settled = await self.top_up_once(run, key, amount, "first" if n == 0 else "single")
+            if n == 0:
+                both = await asyncio.gather(
+                    self.top_up_once(run, key, amount, "concurrent"),
+                    self.top_up_once(run, key, amount, "concurrent"),
+                )
+                retried = await self.top_up_once(run, key, amount, "retry")
+                settled = settled or any(both) or retried
             deadline = time.monotonic() + STATE_TIMEOUT
             while not settled and time.monotonic() < deadline:
                 await asyncio.sleep(1)
