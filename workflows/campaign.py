@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         is_read_refused,
         recompute_budget,
     )
+    from workflows.to_the_end import to_the_end
 
 T = TypeVar("T")
 
@@ -127,20 +128,11 @@ class CampaignWorkflow:
     # --- never cut short ------------------------------------------------------------------
 
     async def _step(self, awaitable: Awaitable[T]) -> T:
-        """Await a step to its end. A cancellation through Temporal arrives as CancelledError
-        here; it becomes the campaign's own cancel, and the step goes on."""
-        task = asyncio.ensure_future(awaitable)
-        while True:
-            try:
-                return await asyncio.shield(task)
-            except asyncio.CancelledError:
-                if task.cancelled() or not workflow.patched(PATCH_TEMPORAL_CANCEL):
-                    task.cancel()
-                    raise
-                current = asyncio.current_task()
-                if current is not None:
-                    current.uncancel()
-                await self._cancel_through_temporal()
+        """Await a step to its end; a cancellation through Temporal becomes the campaign's
+        own cancel, and the step goes on."""
+        return await to_the_end(
+            awaitable, patch=PATCH_TEMPORAL_CANCEL, on_cancel=self._cancel_through_temporal
+        )
 
     async def _wait(self, condition: Callable[[], bool], timeout: timedelta | None = None,
                     summary: str | None = None) -> None:  # fmt: skip

@@ -3,13 +3,17 @@ keyed in-test ledger: batches, progress to the parent, a missing parent, continu
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy.engine import Engine
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.rewards import RewardActivities
+from clients.ports import Receipt, TransferOrder
 from core.contracts import (
     DistributionInput,
     DistributionResult,
@@ -113,3 +117,43 @@ async def test_continues_as_new_carrying_its_place(
     assert carried.new_execution_run_id
     scheduled = [e for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
     assert len(scheduled) == MAX_BATCHES_PER_RUN
+
+
+class GatedLedger(KeyedLedger):
+    """Holds the first batch until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def transfer_batch(
+        self, escrow_id: str, transfers: Sequence[TransferOrder]
+    ) -> list[Receipt]:
+        self.started.set()
+        await self.gate.wait()
+        return await super().transfer_batch(escrow_id, transfers)
+
+
+async def test_a_cancel_through_temporal_does_not_cut_the_payouts_short(
+    time_skipping_env: WorkflowEnvironment, engine: Engine
+) -> None:
+    client = time_skipping_env.client
+    seeded = seed_campaign(engine, recipients=5)
+    ledger = GatedLedger()
+    activities = RewardActivities(session_factory(engine), ledger)
+    await build_table(activities, seeded.campaign_id, seeded.budget)
+    async with new_worker(client, DistributionWorkflow, activities=[activities.pay_batch]) as w:
+        handle = await client.start_workflow(
+            DistributionWorkflow.run,
+            DistributionInput(seeded.campaign_id, "escrow-1", parent_workflow_id="", batch_size=2),
+            id=distribution_workflow_id_for(seeded.campaign_id),
+            task_queue=w.task_queue,
+        )
+        await asyncio.wait_for(ledger.started.wait(), timeout=20)
+        await handle.cancel()
+        ledger.gate.set()
+        result = await handle.result()
+        ended_as = (await handle.describe()).status
+    assert (result.progress.paid, result.progress.pending) == (5, 0)
+    assert len(ledger.receipts) == 5 and ended_as == WorkflowExecutionStatus.COMPLETED
