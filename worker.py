@@ -55,6 +55,7 @@ def campaign_activities(
         escrow.lock_top_up,
         escrow.refund_escrow,
         escrow.close_escrow,
+        escrow.release_escrow,
         engagement.poll_engagement,
         rewards.build_reward_table,
         rewards.pay_batch,

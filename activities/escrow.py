@@ -1,4 +1,5 @@
-"""The campaign's escrow on the ledger: create and lock, top up, refund, close.
+"""The campaign's escrow on the ledger: create and lock, top up, refund, close, and release
+(compensation: refund and close whatever escrow the effect rows and the ledger record).
 
 The ledger takes the business key with every call and answers a repeat with its first
 receipt, so an unknown outcome is simply sent again; the effects table records each one.
@@ -10,16 +11,20 @@ import asyncio
 from dataclasses import dataclass
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.effects import EffectStore, keyed_effect
+from activities.effects import DONE, FAILED, EffectStore, keyed_effect
 from activities.errors import as_activity_failures, not_found
 from activities.payloads import (
     CLOSE_ESCROW,
     LOCK_ESCROW,
     LOCK_TOP_UP,
     REFUND_ESCROW,
+    RELEASE_ESCROW,
+    CampaignRef,
     EscrowClosed,
     EscrowLocked,
+    EscrowReleased,
     EscrowRequest,
     LockRequest,
     Refunded,
@@ -34,6 +39,16 @@ from core.models import Campaign, Owner
 class EscrowTerms:
     owner_wallet: str
     asset: str
+
+
+def top_up_key(request: TopUpLockRequest) -> str:
+    if request.key is not None:
+        return f"{request.campaign_id}:top-up:{request.key}"
+    if request.number is not None:  # histories from before client keys
+        return f"{request.campaign_id}:top-up:{request.number}"
+    raise ApplicationError(
+        "a top-up needs the client's key", type="InvalidRequest", non_retryable=True
+    )
 
 
 class EscrowActivities:
@@ -81,7 +96,9 @@ class EscrowActivities:
 
     @activity.defn(name=LOCK_TOP_UP)
     async def lock_top_up(self, request: TopUpLockRequest) -> EscrowLocked:
-        key = f"{request.campaign_id}:top-up:{request.number}"
+        """Lock more into the escrow, once per top-up: the client's key makes a repeated
+        request (a retried API call, a signal sent twice) lock nothing more."""
+        key = top_up_key(request)
         with as_activity_failures():
             await self._lock(request.campaign_id, key, request.escrow_id, request.amount)
             escrow = await self._ledger.get_escrow(request.escrow_id)
@@ -141,3 +158,46 @@ class EscrowActivities:
         return EscrowClosed(
             locked=int(result["locked"]), paid=int(result["paid"]), refunded=int(result["refunded"])
         )
+
+    @activity.defn(name=RELEASE_ESCROW)
+    async def release_escrow(self, ref: CampaignRef) -> EscrowReleased:
+        """Compensation: refund and close the campaign's escrow, found from what was recorded
+        (not from what the workflow received: a lock may have committed at the ledger while
+        its activity failed). Repeating it changes nothing."""
+        campaign_id = ref.campaign_id
+        with as_activity_failures():
+            escrow_id = await self._recorded_escrow(campaign_id)
+            if escrow_id is None:
+                return EscrowReleased()
+            escrow = await self._ledger.get_escrow(escrow_id)
+            if not escrow.closed:
+                request = EscrowRequest(campaign_id, escrow_id)
+                await self.refund_escrow(request)
+                await self.close_escrow(request)
+                escrow = await self._ledger.get_escrow(escrow_id)
+        refund = await asyncio.to_thread(self._effects.get, f"{campaign_id}:refund")
+        refunded = refund.result if refund is not None and refund.state == DONE else None
+        return EscrowReleased(
+            escrow_id=escrow_id,
+            locked=escrow.locked,
+            paid=escrow.paid,
+            refunded=escrow.refunded,
+            refund_amount=int((refunded or {}).get("amount", 0)),
+        )
+
+    async def _recorded_escrow(self, campaign_id: str) -> str | None:
+        """The escrow the effect row records; if its outcome is unknown, the ledger's answer
+        to its key (recorded done here). None when no escrow was ever created."""
+        key = f"{campaign_id}:escrow"
+        record = await asyncio.to_thread(self._effects.get, key)
+        if record is None or record.state == FAILED:  # never sent, or refused by the ledger
+            return None
+        if record.state == DONE and record.result is not None:
+            return str(record.result["escrow_id"])
+        receipt = await self._ledger.lookup(key)
+        if receipt is None:
+            return None
+        recorded = await asyncio.to_thread(
+            self._effects.complete, key, {"escrow_id": receipt.escrow_id}
+        )
+        return str(recorded["escrow_id"])
