@@ -1,8 +1,12 @@
 """Recorded histories of finished campaigns replay against today's workflow code: a change
 that would break running campaigns (non-determinism) fails here.
 
-Regenerate deliberately, never silently:
-``CAMPAIGNS_RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_campaign_sandbox.py``.
+Record deliberately, never silently, with
+``CAMPAIGNS_RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_recorded_shapes.py``
+(and ``test_campaign_sandbox.py``, ``test_continue_as_new_messages.py``,
+``test_hostile_paths.py -k refused_reads_hold`` for the others). ``shipped-*.json`` were
+recorded with the workflow as it shipped before the ``workflow.patched`` changes: they must
+keep replaying as long as such runs may exist.
 """
 
 from __future__ import annotations
@@ -21,9 +25,20 @@ from workflows.distribution import DistributionWorkflow
 HISTORIES = sorted(Path(__file__).parent.glob("*.json"))
 
 
-def test_a_history_of_each_campaign_type_is_kept() -> None:
+SHAPES = {
+    "pause-resume",
+    "top-up",
+    "compensation",
+    "cancel-signal",
+    "cancel-through-temporal",
+}
+
+
+def test_a_history_of_each_campaign_type_and_shape_is_kept() -> None:
     names = {path.stem for path in HISTORIES}
-    assert {"awareness-campaign", "quest-campaign"} <= names
+    assert {"awareness-campaign", "quest-campaign", "continue-as-new", "attention"} <= names
+    assert SHAPES <= names  # as the workflow is now
+    assert {f"shipped-{shape}" for shape in SHAPES} <= names  # as it shipped before
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

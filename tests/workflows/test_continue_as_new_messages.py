@@ -11,7 +11,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from core.contracts import CampaignWorkflowInput, TopUpRequest, workflow_id_for
 from core.temporal import CAMPAIGN_WORKFLOW_NAME
-from tests.workflows.campaign_stack import outcome, status_of
+from tests.workflows.campaign_stack import outcome, record_history_if_asked, status_of
 from tests.workflows.standins import StandInWorld, make_world, standin_worker, wait_for_status
 
 # Small enough that the storm below spans several runs.
@@ -67,6 +67,7 @@ async def test_pause_resume_cancel_and_top_ups_survive_continue_as_new(
         await handle.signal("cancel", "storm over")
         doc = await outcome(handle)
         runs = await runs_of(dev_client, handle.id)
+        await record_history_if_asked(handle, "continue-as-new")  # its first run
     assert runs > 1  # it did hand over, during the storm
     assert first == again == {"budget": 1_100}
     assert world.top_up_keys == ["k-1"] + [f"storm-{n}" for n in range(8)]

@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.contracts import TopUpRequest
 from core.temporal import CAMPAIGN_STATUS
-from tests.workflows.campaign_stack import outcome, status_of
+from tests.workflows.campaign_stack import outcome, record_history_if_asked, status_of
 from tests.workflows.standins import (
     make_world,
     standin_worker,
@@ -215,6 +215,7 @@ async def test_refused_reads_hold_the_campaign_in_attention_until_resumed(
         world.poll_error = None  # the operator fixed the read token
         await handle.signal("resume")
         doc = await outcome(handle)
+        await record_history_if_asked(handle, "attention")
     assert held.attention is not None and "401" in held.attention.reason
     assert held.attention.step == "poll engagement" and searched == "attention"
     assert doc.status == "closed" and world.paid == 20 and doc.attention is None
