@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import shutil
 import sys
 import tempfile
 import time
-from collections import Counter
+import traceback
 from pathlib import Path
 from typing import Any
 
 import httpx
-from chaos_checks import Invariant, check_all, collect, render_table
+from chaos_checks import Invariant, check_all, collect, truth_of
+from chaos_report import report
 from chaos_scripts import (
     PAUSE_HOLD_SECONDS,
     ChaosEvents,
@@ -78,6 +78,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--lose-response-rate", type=float, default=0.1, help="effect committed, answer lost")
     add("--faults-for", type=float, help="faults end this long after the start, s (duration + 30)")
     add("--seed", type=int, help="randomness of the chaos schedule and the sandbox's faults")
+    add(
+        "--api-concurrency",
+        type=int,
+        default=0,
+        metavar="N",
+        help="at most N requests in flight to the API and sandbox (0: no bound)",
+    )
     add("--postgres-url", default=POSTGRES_ADMIN_URL, help="admin URL; a fresh schema per run")
     add("--state-dir", type=Path, help="kept afterwards (default: a temp dir, kept on breach)")
     add("--code", metavar="REV", help="run the processes from git REV (e.g. HEAD), not the tree")
@@ -93,7 +100,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 async def settle(driver: Driver, runs: list[CampaignRun], deadline: float) -> None:
     async def one(run: CampaignRun) -> None:
         timeout = max(1.0, deadline - time.monotonic())
-        await driver.wait_for(run, "a terminal status", lambda d: d["status"] in TERMINAL, timeout)
+        doc = await driver.wait_for(run, "terminal", lambda d: d["status"] in TERMINAL, timeout)
+        if doc is not None:
+            failure = doc.get("failure")
+            run.note(f"{doc['status']}: {failure[:100]}" if failure else doc["status"])
 
     await asyncio.gather(*(one(r) for r in runs))
 
@@ -102,7 +112,11 @@ async def final_documents(driver: Driver, runs: list[CampaignRun]) -> None:
     for run in runs:
         run.final = await driver.status(run) or {}
         path = f"/v1/campaigns/{run.campaign_id}/timeline"
-        response = await driver.api.api("GET", path, run.plan.owner.api_key, retry_for=30)
+        try:
+            response = await driver.api.api("GET", path, run.plan.owner.api_key, retry_for=30)
+        except httpx.HTTPError as error:
+            run.note(f"timeline: {type(error).__name__}")
+            continue
         run.timeline = response.json()["events"] if response.status_code == 200 else []
 
 
@@ -111,7 +125,7 @@ async def drive_run(
 ) -> list[Invariant]:
     rng = random.Random(args.seed)
     async with httpx.AsyncClient(timeout=15) as http:
-        api = Api(http, stack.api_url, stack.sandbox_url)
+        api = Api(http, stack.api_url, stack.sandbox_url, args.api_concurrency)
         runs = await seed(
             api,
             stack.operator_key,
@@ -150,95 +164,10 @@ async def drive_run(
         results["api_retries"] = api.retries
         executions = await stack.count_workflows("WorkflowType='CampaignWorkflow'")
         results["continued_as_new"] = None if executions is None else executions - len(runs)
-        return check_all(runs, await collect(api, runs))
-
-
-def summary(
-    runs: list[CampaignRun], events: ChaosEvents, stack: ChaosStack, results: dict[str, Any]
-) -> list[str]:
-    retries, continued = results.get("api_retries"), results.get("continued_as_new")
-    statuses = Counter(r.final.get("status", "unknown") for r in runs)
-    paid = [(r.final.get("rewards") or {}).get("paid", 0) for r in runs]
-    amount = [(r.final.get("rewards") or {}).get("paid_amount", 0) for r in runs]
-    return [
-        f"campaigns   {len(runs)}: " + ", ".join(f"{s} {n}" for s, n in sorted(statuses.items())),
-        f"payouts     {sum(paid)} recipients paid, {sum(amount):,} in total",
-        f"chaos       worker kills {events.kills}, Temporal restarts {events.temporal_restarts},"
-        f" PostgreSQL restarts {events.postgres_restarts}",
-        f"unexpected  {', '.join(stack.unexpected_exits) or 'no process exited by itself'}",
-        f"retried     {retries} API or sandbox calls (connection errors and 5xx)",
-        f"continued   {continued} campaign runs continued as new",
-    ]
-
-
-def campaign_lines(run: CampaignRun, with_timeline: bool) -> list[str]:
-    doc = run.final
-    status, failure = doc.get("status", "?"), doc.get("failure") or ""
-    lines = [f"{run.campaign_id}  {run.plan.role:<24} {status:<10} {failure}"]
-    lines += [f"    {e}" for e in run.events]
-    if with_timeline:
-        lines.append("    timeline:")
-        lines += [
-            f"      {e['seq']:>3} {e['at'][11:23]} {e['kind']:<22} {e['status']:<12} "
-            f"{json.dumps(e.get('data'))[:140]}"
-            for e in run.timeline
-        ]
-    return lines
-
-
-def report(
-    args: argparse.Namespace,
-    stack: ChaosStack,
-    events: ChaosEvents,
-    results: dict[str, Any],
-    invariants: list[Invariant],
-    elapsed: float,
-) -> None:
-    runs: list[CampaignRun] = results.get("campaigns", [])
-    breached = {
-        r.campaign_id for r in runs for i in invariants for b in i.breaches if r.campaign_id in b
-    }
-    print(render_table(invariants))
-    print("\nsummary")
-    for line in [
-        *summary(runs, events, stack, results),
-        f"elapsed     {elapsed:.1f} s",
-    ]:
-        print(f"  {line}")
-    print("\nchaos")
-    print("\n".join(f"  {e}" for e in events.log))
-    print("\ncampaigns (timelines of those in a breach)")
-    for run in runs:
-        print("\n".join(f"  {line}" for line in campaign_lines(run, run.campaign_id in breached)))
-    document = {
-        "ok": bool(invariants) and all(i.ok for i in invariants) and "error" not in results,
-        "error": results.get("error"),
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "elapsed_s": round(elapsed, 1),
-        "invariants": [
-            {"name": i.name, "ok": i.ok, "figure": i.figure, "breaches": i.breaches}
-            for i in invariants
-        ],
-        "summary": summary(runs, events, stack, results),
-        "chaos": events.log,
-        "api_retries": results.get("api_retries"),
-        "unexpected_exits": stack.unexpected_exits,
-        "state_dir": str(stack.state_dir),
-        "campaigns": [
-            {
-                "id": r.campaign_id,
-                "role": r.plan.role,
-                "events": r.events,
-                "top_up_attempts": r.top_up_attempts,
-                "status": r.final,
-                "timeline": r.timeline,
-            }
-            for r in runs
-        ],
-    }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(document, indent=2, default=str))
-    print(f"\nresults: {args.json}")
+        truth = await collect(api, runs)
+        for run in runs:
+            run.truth = truth_of(run, truth)
+        return check_all(runs, truth)
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -261,6 +190,7 @@ async def main_async(args: argparse.Namespace) -> int:
         invariants = work.result()
     except Exception as error:
         results["error"] = f"{type(error).__name__}: {error}"
+        traceback.print_exc()
         print(f"chaos: the run could not be carried out: {results['error']}", file=sys.stderr)
     finally:
         if supervisor is not None:

@@ -56,6 +56,20 @@ async def collect(api: Api, runs: list[CampaignRun]) -> Truth:
     return Truth(posts, transfers, escrows)
 
 
+def truth_of(run: CampaignRun, truth: Truth) -> dict[str, Any]:
+    """The campaign's share of the ground truth, as the JSON results keep it."""
+    posts = [p for p in truth.posts if p["text"] in run.plan.texts]
+    payouts = mine(run, truth.transfers, "payout")
+    return {
+        "posts": [{k: p[k] for k in ("id", "author_id", "text", "deleted")} for p in posts],
+        "locks": [(t["key"], t["amount"]) for t in mine(run, truth.transfers, "lock")],
+        "payouts": len(payouts),
+        "paid": sum(t["amount"] for t in payouts),
+        "refunds": [(t["key"], t["amount"]) for t in mine(run, truth.transfers, "refund")],
+        "escrows": [e for e in truth.escrows.values() if e["campaign_id"] == run.campaign_id],
+    }
+
+
 def check_all(runs: list[CampaignRun], truth: Truth) -> list[Invariant]:
     return [
         _terminal(runs),
@@ -233,6 +247,8 @@ def _top_ups(runs: list[CampaignRun], truth: Truth) -> list[Invariant]:
 
 
 def render_table(invariants: list[Invariant]) -> str:
+    if not invariants:
+        return "no invariant was checked: the run did not get that far"
     width = max(len(i.name) for i in invariants)
     lines = [f"{'invariant':<{width}}  result  figure", "-" * (width + 50)]
     for inv in invariants:

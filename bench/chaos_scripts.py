@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from chaos_stack import ChaosStack, run_command
 from chaos_world import TERMINAL, Api, CampaignRun
 
@@ -32,8 +33,16 @@ class Driver:
 
     async def status(self, run: CampaignRun) -> dict[str, Any] | None:
         path = f"/v1/campaigns/{run.campaign_id}/status"
-        response = await self.api.api("GET", path, run.plan.owner.api_key, retry_for=30)
-        return response.json() if response.status_code == 200 else None
+        try:
+            response = await self.api.api("GET", path, run.plan.owner.api_key, retry_for=30)
+        except httpx.HTTPError as error:  # the API not answering is a figure, not a crash
+            run.note(f"status: {type(error).__name__} for 30 s")
+            return None
+        if response.status_code != 200:
+            run.note(f"status: {response.status_code} {response.text[:100]}")
+            return None
+        doc: dict[str, Any] = response.json()
+        return doc
 
     async def wait_for(
         self,

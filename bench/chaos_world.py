@@ -69,6 +69,7 @@ class CampaignRun:
     top_up_attempts: list[dict[str, Any]] = field(default_factory=list)
     final: dict[str, Any] = field(default_factory=dict)  # the last status document
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    truth: dict[str, Any] = field(default_factory=dict)  # what the sandbox saw, for the JSON
 
     def note(self, what: str) -> None:
         self.events.append(f"+{time.monotonic() - self.started:6.1f}s {what}")
@@ -133,9 +134,14 @@ class Api:
     """The API and the sandbox over HTTP, retrying what a careful client retries (connection
     errors and 5xx) for a while; counts what it had to retry."""
 
-    def __init__(self, http: httpx.AsyncClient, api_url: str, sandbox_url: str) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, api_url: str, sandbox_url: str, concurrency: int = 0
+    ) -> None:
         self.http, self.api_url, self.sandbox_url = http, api_url, sandbox_url
         self.retries = 0
+        # At most this many requests in flight (0: no bound), for a run that must stay under
+        # a limit of the API's (its connection pool) to exercise something else.
+        self.slots = asyncio.Semaphore(concurrency) if concurrency > 0 else None
 
     async def call(
         self,
@@ -153,7 +159,13 @@ class Api:
         deadline = time.monotonic() + retry_for
         while True:
             try:
-                response = await self.http.request(method, url, json=json, headers=all_headers)
+                if self.slots is None:
+                    response = await self.http.request(method, url, json=json, headers=all_headers)
+                else:
+                    async with self.slots:
+                        response = await self.http.request(
+                            method, url, json=json, headers=all_headers
+                        )
                 if response.status_code not in RETRYABLE or time.monotonic() >= deadline:
                     return response
             except httpx.HTTPError:

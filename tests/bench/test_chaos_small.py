@@ -39,9 +39,13 @@ def test_a_small_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
     results = tmp_path / "results.json"
     argv = [sys.executable, str(SCRIPT), "--campaigns", "3", "--engagers", "20", "--kills", "1"]
     argv += ["--restart-temporal", "--no-restart-postgres", "--chaos-window", "20"]
+    # Half the bench's fault rates, over by 40 s: a final fetch that must succeed retries
+    # with backoff, and the test has to end in about a minute and a half.
+    argv += ["--error-rate", "0.05", "--lose-response-rate", "0.05", "--faults-for", "40"]
     argv += ["--settle-timeout", "90", "--seed", "7", "--json", str(results)]
     argv += ["--state-dir", str(tmp_path / "state"), "--postgres-url", POSTGRES_ADMIN_URL]
     run = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS)
+    print(run.stdout)  # the table and timelines, shown with -rP or on failure
 
     assert results.exists(), run.stderr[-3000:]
     document = json.loads(results.read_text())
