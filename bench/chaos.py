@@ -103,7 +103,7 @@ async def settle(driver: Driver, runs: list[CampaignRun], deadline: float) -> No
         doc = await driver.wait_for(run, "terminal", lambda d: d["status"] in TERMINAL, timeout)
         if doc is not None:
             failure = doc.get("failure")
-            run.note(f"{doc['status']}: {failure[:100]}" if failure else doc["status"])
+            run.note(f"seen {doc['status']}" + (f": {failure[:100]}" if failure else ""))
 
     await asyncio.gather(*(one(r) for r in runs))
 
