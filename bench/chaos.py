@@ -72,7 +72,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--restart-postgres",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="restart the machine's PostgreSQL cluster once (disturbs everyone using it)",
+        help="restart the machine's PostgreSQL cluster once (on unless --no-...: it disturbs"
+        " everyone using that server)",
     )
     add("--error-rate", type=float, default=0.1, help="sandbox 5xx rate on X and the ledger")
     add("--lose-response-rate", type=float, default=0.1, help="effect committed, answer lost")

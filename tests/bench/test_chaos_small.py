@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.dev_server]
 
 SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "chaos.py"
 POSTGRES_ADMIN_URL = os.environ.get(
