@@ -163,8 +163,9 @@ async def drive_run(
         await api.sandbox("DELETE", "/sandbox/faults")
         await final_documents(driver, runs)
         results["api_retries"] = api.retries
-        executions = await stack.count_workflows("WorkflowType='CampaignWorkflow'")
-        results["continued_as_new"] = None if executions is None else executions - len(runs)
+        results["continued_as_new"] = await stack.count_workflows(
+            "WorkflowType='CampaignWorkflow' AND ExecutionStatus='ContinuedAsNew'"
+        )
         truth = await collect(api, runs)
         for run in runs:
             run.truth = truth_of(run, truth)
