@@ -105,7 +105,8 @@ class CampaignWorkflow:
         self._definition = await self._step(steps.load_campaign(input.campaign_id))
         try:
             if input.carried_status is None:
-                self._doc.budget.total = self._definition.budget
+                # Added, not set: a top-up may have been taken while the definition loaded.
+                self._doc.budget.total += self._definition.budget
                 recompute_budget(self._doc)
                 if not await self._publish(input):
                     reason = self._messages.cancel_reason
@@ -558,8 +559,11 @@ class CampaignWorkflow:
             return TopUpResult(budget=self._messages.top_ups[key])
         self._top_ups_in_flight.add(key)
         try:
-            # The first lock takes the whole budget; a top-up waits for it to know its escrow.
-            await workflow.wait_condition(lambda: not self._locking)
+            # It adds to the budget once that is known; the first lock takes the whole
+            # budget, so a top-up waits for it to know its escrow.
+            await workflow.wait_condition(
+                lambda: self._definition is not None and not self._locking
+            )
             if not self._takes_changes() and workflow.patched(PATCH_TOP_UP_RECHECK):
                 raise ApplicationError(
                     f"the campaign became {self._record.status} meanwhile; nothing was locked",

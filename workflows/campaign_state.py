@@ -57,14 +57,15 @@ def is_read_refused(error: BaseException) -> bool:
 
 
 def describe_failure(error: BaseException) -> str:
-    """The innermost application message: what a person needs to know, not the wrapping."""
+    """The first application error under Temporal's wrapping (activity, child workflow): what
+    the step said went wrong, not the low-level exception it chained on."""
     cause: BaseException | None = error
     message = str(error)
     while cause is not None:
         if isinstance(cause, ApplicationError) and cause.message:
             kind = f"{cause.type}: " if cause.type else ""
-            message = f"{kind}{cause.message}"
-        elif isinstance(cause, FailureError) and cause.message:
+            return f"{kind}{cause.message}"
+        if isinstance(cause, FailureError) and cause.message:
             message = cause.message
         cause = cause.__cause__
     return message

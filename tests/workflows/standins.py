@@ -59,6 +59,7 @@ class StandInWorld:
     top_up_keys: list[str] = field(default_factory=list)
     top_up_gate: asyncio.Event | None = None
     lock_gate: asyncio.Event | None = None
+    load_gate: asyncio.Event | None = None
     lock_started: asyncio.Event = field(default_factory=asyncio.Event)
     # Polls fail with this error type while set (e.g. "ReadRefused" for a 401).
     poll_error: str | None = None
@@ -75,6 +76,8 @@ class StandInWorld:
 
         @activity.defn(name=p.LOAD_CAMPAIGN)
         async def load_campaign(ref: p.CampaignRef) -> p.CampaignDefinition:
+            if world.load_gate is not None:
+                await world.load_gate.wait()
             return world.definition
 
         @activity.defn(name=p.RECORD_TRANSITION)

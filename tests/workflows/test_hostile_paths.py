@@ -195,6 +195,27 @@ async def test_racing_top_ups_with_one_key_lock_once(skipping_client: Client) ->
     assert world.locked == 1_300 and doc.budget.total == 1_300
 
 
+async def test_a_top_up_taken_while_the_definition_loads_is_kept(
+    skipping_client: Client,
+) -> None:
+    world = make_world(likes=1, earned=10, recipients=1, load_gate=asyncio.Event())
+    async with standin_worker(skipping_client, world) as worker:
+        handle = await start(skipping_client, world, worker)
+        update = await handle.start_update(
+            "top_up",
+            TopUpRequest(500, key="early"),
+            id="early",
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+            result_type=dict,
+        )
+        assert world.load_gate is not None
+        world.load_gate.set()
+        answered = await update.result()
+        doc = await outcome(handle)
+    assert answered == {"budget": 1_500}
+    assert doc.budget.total == world.locked == 1_500  # the first lock took both
+
+
 # --- reads that X refuses ---------------------------------------------------------------------
 
 
