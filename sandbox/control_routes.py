@@ -30,6 +30,10 @@ class UserBody(BaseModel):
     username: str | None = None
 
 
+class TokenBody(BaseModel):
+    token: str = Field(min_length=1)
+
+
 class EngagementItem(BaseModel):
     user_id: str = Field(min_length=1)
     kind: Literal["like", "repost", "quote", "reply"]
@@ -68,6 +72,25 @@ async def create_user(body: UserBody, request: Request) -> dict[str, Any]:
     async with state.lock:
         user = state.x.add_user(body.id, body.username)
     return {"id": user.id, "username": user.username, "token": user.token}
+
+
+@router.post("/tokens/revoke", status_code=204)
+async def revoke_token(body: TokenBody, request: Request) -> Response:
+    """X stops accepting this bearer token: every call with it is a 401 (a wrong or revoked
+    read token, as an operator meets it)."""
+    state = _state(request)
+    async with state.lock:
+        state.x.revoked_tokens.add(body.token)
+    return Response(status_code=204)
+
+
+@router.post("/tokens/restore", status_code=204)
+async def restore_token(body: TokenBody, request: Request) -> Response:
+    """X accepts a revoked token again (its owner fixed the app's access)."""
+    state = _state(request)
+    async with state.lock:
+        state.x.revoked_tokens.discard(body.token)
+    return Response(status_code=204)
 
 
 def apply_engagement(x: XWorld, tweet_id: str, item: EngagementItem) -> str | None:

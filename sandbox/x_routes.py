@@ -23,9 +23,12 @@ def state_of(request: Request) -> SandboxState:
 
 
 def bearer_of(request: Request) -> str:
-    """Reads accept any non-empty bearer token, as an app-only token would be."""
+    """Reads accept any non-empty bearer token, as an app-only token would be, unless it was
+    revoked."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized()
+    if token.strip() in state_of(request).x.revoked_tokens:
         raise unauthorized()
     return token.strip()
 

@@ -95,6 +95,8 @@ class XWorld:
         self._by_conversation: dict[str, list[str]] = {}
         # How many live posts each (author, text) has: the duplicate check without a scan.
         self._live_texts: Counter[tuple[str, str]] = Counter()
+        # Bearer tokens X no longer accepts (POST /sandbox/tokens/revoke).
+        self.revoked_tokens: set[str] = set()
 
     # --- users -------------------------------------------------------------------------
 

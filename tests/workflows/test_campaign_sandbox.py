@@ -4,11 +4,14 @@ under time skipping: what the sandbox saw is what is asserted."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
+from core.contracts import StatusDocument
 from core.db import make_engine
 from tests.helpers import assert_eventually
 from tests.workflows.campaign_stack import (
@@ -145,3 +148,61 @@ async def test_media_that_fails_processing_fails_the_campaign_with_nothing_poste
     assert doc.failure is not None and "MediaProcessingFailed" in doc.failure
     assert posts == [] and transfers == []
     assert [e.kind for e in stack.timeline(campaign_id)][-1] == "failed"
+
+
+async def test_a_second_campaign_with_a_live_campaigns_text_fails_fast_and_touches_nothing(
+    skipping_client: Client, sqlite_engine: Engine
+) -> None:
+    async with campaign_stack(skipping_client, sqlite_engine) as stack:
+        stack.register("u1")
+        text = "Same words twice"
+        first_id = stack.draft(awareness_spec(first_post={"text": text}))
+        async with stack.worker():
+            first = await stack.publish(first_id)
+            first_post = await first_post_of(stack, first)
+            second = await stack.publish(stack.draft(awareness_spec(first_post={"text": text})))
+            refused = await outcome(second)
+            await stack.engage(first_post, {"user_id": "u1", "kind": "like"})
+            closed = await outcome(first)
+        posts = await stack.posts()
+    assert refused.status == "failed" and refused.failure is not None
+    assert "DuplicateContent" in refused.failure and "change the campaign's text" in refused.failure
+    assert refused.posts.first is None and refused.escrow.locked == 0
+    # The other campaign's post was neither adopted nor deleted; it ran to its end.
+    assert [p["id"] for p in posts if p["text"] == text and not p["deleted"]] == [first_post]
+    assert closed.status == "closed" and closed.rewards.paid == 1
+
+
+async def test_a_read_token_x_refuses_holds_the_campaign_until_fixed_and_resumed(
+    skipping_client: Client, sqlite_engine: Engine, time_skipping_env: WorkflowEnvironment
+) -> None:
+    async with campaign_stack(skipping_client, sqlite_engine) as stack:
+        stack.register("u1", "u2")
+        campaign_id = stack.draft(awareness_spec())
+        revoked = stack.app_token
+        await stack.sandbox("POST", "/tokens/revoke", {"token": revoked})
+        async with stack.worker():
+            handle = await stack.publish(campaign_id)
+            first = await first_post_of(stack, handle)
+            await stack.engage(
+                first, {"user_id": "u1", "kind": "like"}, {"user_id": "u2", "kind": "repost"}
+            )
+            await time_skipping_env.sleep(timedelta(seconds=61))  # to the first poll
+            held = await assert_eventually(lambda: attention_of(handle), timeout=30)
+            # The operator gets the token accepted again, then resumes the campaign.
+            await stack.sandbox("POST", "/tokens/restore", {"token": revoked})
+            await handle.signal("resume")
+            doc = await outcome(handle)
+        payouts = await stack.transfers("payout")
+    assert held.status == "attention" and held.attention is not None
+    assert "401" in held.attention.reason and "CAMPAIGNS_X_BEARER_TOKEN" in held.attention.reason
+    assert doc.status == "closed" and {t["to"] for t in payouts} == {"wallet-u1", "wallet-u2"}
+    kinds = [e.kind for e in stack.timeline(campaign_id)]
+    assert kinds.index("attention") < kinds.index("resumed") < kinds.index("closed")
+    assert stack.campaign(campaign_id).last_status["rewards"]["paid"] == 2  # type: ignore[index]
+
+
+async def attention_of(handle: object) -> StatusDocument:
+    doc = await status_of(handle)  # type: ignore[arg-type]
+    assert doc.status == "attention", doc.status
+    return doc
