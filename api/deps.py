@@ -88,10 +88,13 @@ def resolve_api_key(key: str | None, settings: Settings, session: Session) -> Pr
 
 def get_principal(
     settings: SettingsDep,
-    session: SessionDep,
+    sessions: SessionFactoryDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
-    return resolve_api_key(credentials.credentials if credentials else None, settings, session)
+    # Its own short session, closed before the route runs: a request-scoped one would hold a
+    # connection while the route waits on Temporal and opens another (the pool deadlocked).
+    with sessions() as session:
+        return resolve_api_key(credentials.credentials if credentials else None, settings, session)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -75,8 +75,10 @@ async def stack(
         yield started
 
 
-async def run_stack(env: WorkflowEnvironment, database_url: str) -> AsyncIterator[Stack]:
-    settings = api_settings(database_url, env)
+async def run_stack(
+    env: WorkflowEnvironment, database_url: str, **setting_overrides: Any
+) -> AsyncIterator[Stack]:
+    settings = api_settings(database_url, env, **setting_overrides)
     engine = make_engine(database_url, pool_size=4)
     world = ApiWorld(session_factory(engine))
     app = create_app(settings, live_poll_interval=0.1)
