@@ -37,7 +37,7 @@ SHAPES = {
 def test_a_history_of_each_campaign_type_and_shape_is_kept() -> None:
     names = {path.stem for path in HISTORIES}
     assert {"awareness-campaign", "quest-campaign", "continue-as-new", "attention"} <= names
-    assert SHAPES <= names  # as the workflow is now
+    assert names >= SHAPES  # as the workflow is now
     assert {f"shipped-{shape}" for shape in SHAPES} <= names  # as it shipped before
 
 
