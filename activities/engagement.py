@@ -75,7 +75,6 @@ class EngagementActivities:
         if metrics.repost_count:
             reposters = await _read(self._social.reposted_by(post_id), post_id, "its reposts")
             seen += [Seen(u.id, "repost") for u in reposters]
-        activity.heartbeat("likes and reposts fetched")
         if metrics.quote_count:
             quotes = await _read(self._social.quote_posts(post_id), post_id, "its quotes")
             seen += _posts("quote", quotes, owner_x_id)
@@ -104,7 +103,9 @@ class EngagementActivities:
 
 async def _read(call: Awaitable[T], post_id: str, what: str) -> T:
     try:
-        return await call
+        answer = await call
+        activity.heartbeat(f"read {what}")  # alive: a killed worker is noticed in seconds
+        return answer
     except PermanentError as error:
         raise read_refused(post_id, what, error) from error
     except ExternalError as error:

@@ -154,6 +154,7 @@ def poll_engagement(
         PollResult,
         summary="final engagement fetch" if final else "poll engagement",
         timeout=retry.POLL_TIMEOUT,
+        heartbeat=retry.POLL_HEARTBEAT_TIMEOUT,
         policy=retry.FINAL_READ if final else retry.EXTERNAL_READ,
     )
 

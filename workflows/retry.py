@@ -45,6 +45,9 @@ EXTERNAL_READ = RetryPolicy(
     non_retryable_error_types=["PermanentError", "ReadRefused", "NotFound"],
 )
 POLL_TIMEOUT = timedelta(minutes=2)
+# The poll heartbeats between its reads: a worker killed mid-poll is noticed in seconds, not
+# at the end of POLL_TIMEOUT (a close waited two minutes for it in the chaos run).
+POLL_HEARTBEAT_TIMEOUT = timedelta(seconds=20)
 
 # Compensation must not give up easily: it is what leaves nothing locked.
 COMPENSATION = RetryPolicy(
