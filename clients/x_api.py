@@ -109,7 +109,7 @@ class XApiClient:
         data: dict[str, Any] | None = None,
         files: dict[str, Any] | None = None,
     ) -> Any:
-        what = f"X {method} {endpoint}"
+        what = f"X {endpoint}"  # the endpoint names its method
         known = self.rate_limits.get(endpoint)
         if known and known.remaining <= 0 and known.reset_at > datetime.now(UTC):
             raise RateLimited(
