@@ -52,6 +52,7 @@ async def test_duplicate_text_is_recognised(world: SandboxWorld) -> None:
     with pytest.raises(DuplicateContent) as caught:
         await x.create_post("same words")
     assert caught.value.status == 403
+    assert str(caught.value).startswith("X POST /2/tweets: ")  # the endpoint, named once
     assert len(await world.posts()) == 1
 
 
