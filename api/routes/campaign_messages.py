@@ -61,6 +61,16 @@ async def publish(
     campaign = await asyncio.to_thread(load_visible, sessions, principal, campaign_id)
     if CampaignStatus(campaign.status).is_terminal:
         raise conflict(f"campaign {campaign_id} is {campaign.status}; it cannot run again")
+    if campaign.workflow_id is not None:
+        # A repeat publish. The workflow may have ended its campaign before its last activity
+        # wrote the row (a scheduled campaign cancelled a moment ago): ask it, so a repeat
+        # never answers 202 for a campaign its own status document calls finished.
+        document = await current_status(gateway, sessions, campaign, with_retrying=False)
+        if CampaignStatus(document.status).is_terminal:
+            raise conflict(
+                f"campaign {campaign_id} is {document.status}; it cannot run again",
+                campaign_status=document.status,
+            )
     try:
         spec = CampaignSpec.model_validate(campaign.spec)
     except ValidationError as error:
