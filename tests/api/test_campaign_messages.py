@@ -153,7 +153,7 @@ async def test_a_terminated_workflow_is_a_409_not_a_500(
         document = await wait_for_status(owner, path, "failed")
         assert document["failure"] == "workflow execution terminated"
         refused(await owner.post(f"{path}/pause"), "is failed")
-        refused(await owner.post(f"{path}/publish"), "already run to its end")
+        refused(await owner.post(f"{path}/publish"), "is failed; it cannot run again")
 
 
 async def test_temporal_unreachable_is_503_and_drafts_still_answer(
