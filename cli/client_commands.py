@@ -74,7 +74,7 @@ def list_command(
         result = client.list_campaigns(
             status=status, type=type_, owner_id=owner_id, page=page, page_size=page_size
         )
-    emit_json(result) if as_json else console.print(campaigns_table(result))
+    emit_json(result) if as_json else console.print(campaigns_table(result, console.width))
 
 
 @refusals_exit

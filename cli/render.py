@@ -5,9 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from rich import box
 from rich.console import Group
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
-from rich.table import Table
+from rich.table import Column, Table
+
+from core import display
+
+# Below this many columns the list drops its lesser columns (campaign IDs are 32 characters).
+WIDE = 150
+ID_WIDTH = 32
+MIN_BAR_WIDTH = 10
 
 STATUS_STYLES = {
     "draft": "dim",
@@ -28,25 +36,37 @@ def styled(status: str) -> str:
     return f"[{style}]{status}[/]" if style else status
 
 
-def campaigns_table(page: dict[str, Any]) -> Table:
+def campaigns_table(page: dict[str, Any], width: int = WIDE) -> Table:
+    """One row per campaign. IDs are never cut: below ``WIDE`` columns the type joins the name
+    and owner and creation time are left to ``show`` and ``--json``."""
     shown = len(page["items"])
     first = (page["page"] - 1) * page["page_size"] + 1 if shown else 0
+    narrow = width < WIDE
     table = Table(
         title=f"campaigns {first}-{first + shown - 1 if shown else 0} of {page['total']}",
         title_justify="left",
+        box=box.SIMPLE_HEAD if narrow else box.HEAVY_HEAD,
+        caption="owner and created: campaigns show ID, or --json" if narrow and shown else None,
+        caption_justify="left",
     )
-    for column in ("id", "name", "type", "status", "budget", "owner", "created"):
-        table.add_column(column, justify="right" if column == "budget" else "left")
+    table.add_column("id", no_wrap=True, min_width=ID_WIDTH)
+    table.add_column("name (type)" if narrow else "name", ratio=1, overflow="fold")
+    if not narrow:
+        table.add_column("type", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("budget", justify="right", no_wrap=True)
+    if not narrow:
+        table.add_column("owner", no_wrap=True, min_width=ID_WIDTH)
+        table.add_column("created", no_wrap=True)
     for item in page["items"]:
-        table.add_row(
-            item["id"],
-            item["name"],
-            item["type"],
-            styled(item["status"]),
-            f"{item['budget']:,}",
-            item["owner_id"],
-            item["created_at"][:19].replace("T", " "),
-        )
+        budget = f"{item['budget']:,}"
+        if narrow:
+            name = f"{item['name']} [dim]({item['type']})[/]"
+            table.add_row(item["id"], name, styled(item["status"]), budget)
+            continue
+        created = item["created_at"][:19].replace("T", " ")
+        row = (item["id"], item["name"], item["type"], styled(item["status"]), budget)
+        table.add_row(*row, item["owner_id"], created)
     return table
 
 
@@ -91,52 +111,63 @@ def campaign_table(record: dict[str, Any]) -> Table:
 
 
 class WatchView:
-    """Status, engagement and payouts of one campaign as progress bars, redrawn per document."""
+    """Time, budget and payouts of one campaign as progress bars, redrawn per document.
+
+    The bars take what the terminal leaves after the figures (never less than
+    ``MIN_BAR_WIDTH``), and the notes go on lines of their own, so 80 columns show it whole.
+    """
 
     def __init__(self) -> None:
         self.progress = Progress(
-            TextColumn("{task.description:<12}"),
-            BarColumn(bar_width=40),
-            TextColumn("{task.completed:>12,.0f} / {task.total:<12,.0f}"),
-            TextColumn("{task.fields[note]}"),
+            TextColumn("{task.description}", table_column=Column(width=8, no_wrap=True)),
+            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=MIN_BAR_WIDTH)),
+            TextColumn("{task.fields[figures]}", table_column=Column(no_wrap=True)),
+            expand=True,
         )
         self._tasks: dict[str, TaskID] = {}
         for name in ("time", "budget", "payouts"):
-            self._tasks[name] = self.progress.add_task(name, total=1, note="")
+            self._tasks[name] = self.progress.add_task(name, total=1, figures="")
         self.headline = ""
+        self.notes: list[str] = []
 
     def update(self, document: dict[str, Any]) -> None:
         status = document["status"] + (" (paused)" if document["paused"] else "")
         engagement = document["engagement"]
         rewards = document["rewards"]
         budget = document["budget"]
-        closes = document.get("closes_at") or "-"
-        self.headline = f"{document['campaign_id']}  {styled(status)}  closes {closes}"
+        closes = document.get("closes_at")
+        ends = display.utc_time(datetime.fromisoformat(closes)) if closes else "-"
+        self.headline = f"{document['campaign_id']}  {styled(status)}  closes {ends}"
         self.progress.update(
             self._tasks["budget"],
             total=max(budget["total"], 1),
             completed=rewards["earned"],
-            note=f"earned; paid {rewards['paid_amount']:,}, refunded {budget['refunded']:,}",
+            figures=f"{display.of(rewards['earned'], budget['total'])} earned",
         )
         self.progress.update(
             self._tasks["payouts"],
             total=max(rewards["recipients"], 1),
             completed=rewards["paid"],
-            note=f"paid; failed {rewards['failed']}, ineligible {rewards['ineligible']}",
+            figures=f"{display.of(rewards['paid'], rewards['recipients'])} paid",
         )
-        kinds = ("likes", "reposts", "quotes", "replies")
         elapsed, duration = _elapsed(document)
         self.progress.update(
             self._tasks["time"],
             total=max(duration, 1),
             completed=min(elapsed, duration),
-            note=f"s; engagers {engagement['unique_engagers']}: "
-            + " ".join(f"{kind} {engagement[kind]}" for kind in kinds)
-            + f", polls {engagement['polls']}",
+            figures=f"{display.span(min(elapsed, duration))} of {display.span(duration)}",
         )
+        kinds = ("likes", "reposts", "quotes", "replies")
+        self.notes = [
+            f"engagers {engagement['unique_engagers']:,}: "
+            + ", ".join(f"{kind} {engagement[kind]:,}" for kind in kinds)
+            + f"; polls {engagement['polls']}",
+            f"paid {rewards['paid_amount']:,}, refunded {budget['refunded']:,}; "
+            f"failed {rewards['failed']}, ineligible {rewards['ineligible']}",
+        ]
 
     def renderable(self) -> Group:
-        return Group(self.headline, self.progress)
+        return Group(self.headline, self.progress, *self.notes)
 
 
 def _elapsed(document: dict[str, Any]) -> tuple[float, float]:
