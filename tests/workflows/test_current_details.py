@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
@@ -108,3 +109,9 @@ async def test_the_web_ui_reads_a_running_campaigns_details(dev_client: Client) 
     assert "- **Budget:** 12,500 USDC · earned 400 USDC (3 %)" in details
     assert "(40 likes, 0 reposts, 0 quotes, 0 replies) · " in details
     assert not RAW.search(details), details
+
+
+def test_the_readme_shows_what_the_formatter_writes() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = readme.split("current details\n", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    assert example.rstrip("\n") == details_markdown(running_document(), asset="USDC", now=NOW)
