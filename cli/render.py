@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from rich import box
-from rich.console import Group
+from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Column, Table
 
@@ -168,6 +171,24 @@ class WatchView:
 
     def renderable(self) -> Group:
         return Group(self.headline, self.progress, *self.notes)
+
+
+def draw_live(documents: Iterable[dict[str, Any]], console: Console) -> dict[str, Any] | None:
+    """Redraw the watch view for each status document; returns the last one. Nothing is drawn
+    before the first arrives, so a stream that cannot open prints only its reason."""
+    view = WatchView()
+    last: dict[str, Any] | None = None
+    with contextlib.ExitStack() as drawing:
+        live: Live | None = None
+        for document in documents:
+            last = document
+            view.update(document)
+            if live is None:
+                live = Live(view.renderable(), console=console, refresh_per_second=4)
+                drawing.enter_context(live)
+            else:
+                live.update(view.renderable())
+    return last
 
 
 def _elapsed(document: dict[str, Any]) -> tuple[float, float]:
