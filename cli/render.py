@@ -73,23 +73,46 @@ def campaigns_table(page: dict[str, Any], width: int = WIDE) -> Table:
     return table
 
 
+def _shown(name: str, value: Any) -> str:
+    """A figure as people read it: thousands separated, times in UTC, nothing as ``-``."""
+    if value is None:
+        return "-"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if name.endswith(("_at", "since")) and isinstance(value, str):
+        try:
+            return display.utc_time(datetime.fromisoformat(value))
+        except ValueError:
+            return value
+    return str(value)
+
+
 def _section(table: Table, title: str, values: dict[str, Any]) -> None:
     table.add_row(f"[bold]{title}[/]", "")
     for name, value in values.items():
-        shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
-        table.add_row(f"  {name}", "-" if shown is None else str(shown))
+        table.add_row(f"  {name}", _shown(name, value))
 
 
 def status_table(document: dict[str, Any]) -> Table:
     table = Table(show_header=False, box=None, title=f"campaign {document['campaign_id']}")
-    table.add_column(style="dim")
-    table.add_column()
+    table.add_column(style="dim", no_wrap=True)
+    table.add_column(overflow="fold")
     table.add_row(
         "status", styled(document["status"]) + (" (paused)" if document["paused"] else "")
     )
     for name in ("workflow_id", "published_at", "closes_at", "closed_at", "failure"):
         if document.get(name) is not None:
-            table.add_row(name, str(document[name]))
+            table.add_row(name, _shown(name, document[name]))
+    attention = document.get("attention")
+    if attention:
+        since = _shown("since", attention["since"])
+        table.add_row("attention", f"{attention['step']}: {attention['reason']} (since {since})")
+    for step in document.get("retrying") or []:
+        since = _shown("since", step.get("since"))
+        reason = step.get("reason") or "no reason given"
+        table.add_row(
+            "retrying", f"{step['step']}, attempt {step['attempt']} since {since}: {reason}"
+        )
     for section in ("posts", "escrow", "engagement", "rewards", "budget"):
         _section(table, section, document.get(section) or {})
     return table
