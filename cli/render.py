@@ -8,9 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich import box
-from rich.console import Console, Group
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.constrain import Constrain
 from rich.live import Live
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
+from rich.measure import Measurement
+from rich.progress import Progress, ProgressColumn, Task, TaskID, TextColumn
+from rich.segment import Segment
+from rich.style import Style
 from rich.table import Column, Table
 
 from core import display
@@ -19,6 +23,7 @@ from core import display
 WIDE = 150
 ID_WIDTH = 32
 MIN_BAR_WIDTH = 10
+WATCH_WIDTH = 100
 
 STATUS_STYLES = {
     "draft": "dim",
@@ -136,6 +141,30 @@ def campaign_table(record: dict[str, Any]) -> Table:
     return table
 
 
+class Track:
+    """A progress bar whose unfilled part is drawn too (``━━━━──────``), so progress shows
+    without colour (``NO_COLOR``, a dumb terminal) where rich's own bar draws only the done
+    part. It takes the width its column gives it."""
+
+    def __init__(self, completed: float, total: float) -> None:
+        self.ratio = min(max(completed / total, 0.0), 1.0) if total > 0 else 0.0
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(MIN_BAR_WIDTH, options.max_width)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        done = round(width * self.ratio)
+        utf = console.encoding.lower().startswith("utf")
+        yield Segment(("━" if utf else "#") * done, Style(color="green"))
+        yield Segment(("─" if utf else "-") * (width - done), Style(dim=True))
+
+
+class TrackColumn(ProgressColumn):
+    def render(self, task: Task) -> Track:
+        return Track(task.completed, task.total or 0)
+
+
 class WatchView:
     """Time, budget and payouts of one campaign as progress bars, redrawn per document.
 
@@ -146,7 +175,7 @@ class WatchView:
     def __init__(self) -> None:
         self.progress = Progress(
             TextColumn("{task.description}", table_column=Column(width=8, no_wrap=True)),
-            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=MIN_BAR_WIDTH)),
+            TrackColumn(table_column=Column(ratio=1, min_width=MIN_BAR_WIDTH)),
             TextColumn("{task.fields[figures]}", table_column=Column(no_wrap=True)),
             expand=True,
         )
@@ -192,8 +221,9 @@ class WatchView:
             f"failed {rewards['failed']}, ineligible {rewards['ineligible']}",
         ]
 
-    def renderable(self) -> Group:
-        return Group(self.headline, self.progress, *self.notes)
+    def renderable(self) -> Constrain:
+        # Bars as long as 80 columns allow, not as wide as a wide terminal is.
+        return Constrain(Group(self.headline, self.progress, *self.notes), width=WATCH_WIDTH)
 
 
 def draw_live(documents: Iterable[dict[str, Any]], console: Console) -> dict[str, Any] | None:

@@ -25,7 +25,7 @@ from worker import build_worker
 pytestmark = pytest.mark.slow
 
 COLUMNS = 80
-BAR_ROW = re.compile(r"^(time|budget|payouts)\s+([━╸╺]+)")
+BAR_ROW = re.compile(r"^(time|budget|payouts)\s+([━─]+)")
 ENDED = re.compile(r"^campaign ([0-9a-f]{32}) ended closed$")
 
 

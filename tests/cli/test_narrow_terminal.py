@@ -14,7 +14,7 @@ from tests.api.test_campaign_messages import wait_for_status
 from tests.cli.pty_terminal import PtyRun, widest
 
 COLUMNS = 80
-BAR_ROW = re.compile(r"^(time|budget|payouts)\s+([━╸╺]+)")
+BAR_ROW = re.compile(r"^(time|budget|payouts)\s+([━─]+)")
 
 
 def campaigns_in_pty(stack: Stack, key: str, tmp_path: Path, *args: str) -> PtyRun:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from cli.render import campaigns_table, status_table
+from cli.render import MIN_BAR_WIDTH, WATCH_WIDTH, WatchView, campaigns_table, status_table
 from core.campaign_spec import MAX_AMOUNT
 
 
@@ -64,3 +64,32 @@ def test_status_shows_what_needs_a_person_and_times_in_utc() -> None:
     assert "lock_escrow, attempt 3 since -: no reason given" in text
     assert re.search(r"last_polled_at +2026-12-03 16:09 UTC\n", text), text
     assert "1,200" in text
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_watch_bars_fill_a_narrow_terminal_and_stop_at_a_wide_one(width: int) -> None:
+    view = WatchView()
+    view.update(
+        {
+            "campaign_id": "c" * 32,
+            "status": "running",
+            "paused": False,
+            "published_at": "2026-12-03T16:00:00+00:00",
+            "closes_at": "2026-12-03T17:00:00+00:00",
+            "closed_at": "2026-12-03T16:30:00+00:00",
+            "engagement": {k: 1 for k in ("likes", "reposts", "quotes", "replies", "polls")}
+            | {"unique_engagers": 4},
+            "rewards": {"earned": 400, "paid": 0, "recipients": 0, "paid_amount": 0}
+            | {"failed": 0, "ineligible": 0},
+            "budget": {"total": MAX_AMOUNT, "refunded": 0},
+        }
+    )
+    lines = drawn(view.renderable(), width)
+    assert max(len(line) for line in lines) <= min(width, WATCH_WIDTH)
+    bars = {line.split()[0]: line for line in lines if line.split()[0] in ("time", "budget")}
+    assert "30 min of 1 h" in bars["time"]
+    assert f"400 of {MAX_AMOUNT:,} earned" in bars["budget"]
+    # The track shows without colour: done and to-do parts both drawn.
+    for line in bars.values():
+        assert re.search(f"[━─]{{{MIN_BAR_WIDTH},}}", line), line
+    assert "━" in bars["time"] and "─" in bars["time"] and "─" in bars["budget"]
