@@ -17,7 +17,11 @@ _NOT_AN_OBJECT = ("model_type", "model_attributes_type", "dict_type")
 
 
 def field_name(location: Sequence[Any]) -> str:
-    parts = [str(part) for part in location if part not in _LOCATION_ROOTS]
+    """``rewards.like`` from ``("body", "rewards", "like")``: only the first part says where
+    (a body may have a field called ``query``)."""
+    parts = [str(part) for part in location]
+    if parts and parts[0] in _LOCATION_ROOTS:
+        parts = parts[1:]
     return ".".join(parts) or WHOLE_BODY
 
 
@@ -61,7 +65,7 @@ def describe(error: Mapping[str, Any], body: Any = None) -> tuple[dict[str, str]
     if field == WHOLE_BODY and kind == "missing":
         message = "the body is missing: send a JSON object"
     elif field == WHOLE_BODY and kind in _NOT_AN_OBJECT:
-        message = "the body must be a JSON object"
+        message = "the body must be a JSON object, sent as application/json"
     elif field == WHOLE_BODY:
         message = f"the body: {error.get('msg', 'invalid')}"
     else:

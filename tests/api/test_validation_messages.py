@@ -44,8 +44,9 @@ async def test_malformed_json_says_where_it_breaks_not_a_char_offset(stack: Stac
 
 
 async def test_a_body_that_is_not_an_object_or_is_missing_says_so(stack: Stack) -> None:
-    assert (await refused(stack, "[1, 2]"))["detail"] == "the body must be a JSON object"
-    assert (await refused(stack, "null"))["detail"] == "the body must be a JSON object"
+    not_an_object = "the body must be a JSON object, sent as application/json"
+    assert (await refused(stack, "[1, 2]"))["detail"] == not_an_object
+    assert (await refused(stack, "null"))["detail"] == not_an_object
     assert (await refused(stack, b""))["detail"] == "the body is missing: send a JSON object"
 
 
@@ -54,7 +55,8 @@ async def test_wrong_types_and_nested_fields_are_named_once_by_dotted_path(stack
         stack,
         body(
             budget="lots",
-            rewards={"like": "ten", "bonus": 5},
+            # A field named like a location ("query", "body") is still named by its path.
+            rewards={"like": "ten", "bonus": 5, "query": 1},
             first_post={"text": "hi", "media": [{"media_type": "image/png"}]},
         ),
     )
@@ -64,6 +66,7 @@ async def test_wrong_types_and_nested_fields_are_named_once_by_dotted_path(stack
         "first_post.media.0.url",
         "rewards.bonus",
         "rewards.like",
+        "rewards.query",
     ]
     assert "rewards.bonus: not a field this body takes" in problem["detail"]
     assert "first_post.media.0.url: required" in problem["detail"]
