@@ -14,6 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.validation_messages import explain
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 log = structlog.get_logger(__name__)
@@ -74,11 +76,6 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
-def _field_name(location: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
-
-
 async def _problem_handler(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, Problem)
     return problem_response(
@@ -88,11 +85,7 @@ async def _problem_handler(request: Request, error: Exception) -> JSONResponse:
 
 async def _validation_handler(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    errors = [
-        {"field": _field_name(item.get("loc", ())), "message": str(item.get("msg", ""))}
-        for item in error.errors()
-    ]
-    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
+    errors, detail = explain(error.errors(), error.body)
     return problem_response(request, 422, "Invalid request", detail, errors=errors)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,15 @@ def resolve_connection(settings: Settings, api_url: str | None, api_key: str | N
     return Connection(api_url=(api_url or settings.api_url).rstrip("/"), api_key=key)
 
 
+def transport_reason(error: Exception) -> str:
+    """What went wrong on the way, in words: the OS's reason without its errno tag, never an
+    empty string (httpx's timeouts can carry none) or a class name."""
+    if isinstance(error, httpx.TimeoutException):
+        return "it did not answer in time"
+    reason = re.sub(r"^\[Errno -?\d+\] ", "", str(error)).strip()
+    return reason or "the connection failed"
+
+
 def _reason(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -82,7 +92,8 @@ class ApiClient:
                 method, path, json=json_body, params=params, headers=headers
             )
         except httpx.HTTPError as error:
-            raise ApiError(f"cannot reach the API at {self.connection.api_url}: {error}") from None
+            reason = transport_reason(error)
+            raise ApiError(f"cannot reach the API at {self.connection.api_url}: {reason}") from None
         if response.status_code >= 400:
             raise ApiError(_reason(response), response.status_code)
         return response.json()
@@ -153,6 +164,8 @@ class ApiClient:
                     pass
                 code, reason = socket.close_code, socket.close_reason
         except (OSError, InvalidStatus, InvalidURI) as error:
-            raise ApiError(f"cannot open the live stream at {url}: {error}") from None
+            raise ApiError(
+                f"cannot open the live stream at {url}: {transport_reason(error)}"
+            ) from None
         if code not in (1000, None):
             raise ApiError(f"the API closed the live stream ({code}): {reason}", code)

@@ -17,10 +17,9 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
-from rich.live import Live
 
 from cli.api_client import ApiClient, ApiError, resolve_connection
-from cli.render import WatchView, campaign_table, campaigns_table, status_table, styled
+from cli.render import campaign_table, campaigns_table, draw_live, status_table, styled
 from core.config import SettingsError, get_settings
 
 P = ParamSpec("P")
@@ -74,7 +73,7 @@ def list_command(
         result = client.list_campaigns(
             status=status, type=type_, owner_id=owner_id, page=page, page_size=page_size
         )
-    emit_json(result) if as_json else console.print(campaigns_table(result))
+    emit_json(result) if as_json else console.print(campaigns_table(result, console.width))
 
 
 @refusals_exit
@@ -202,18 +201,12 @@ def watch(
     campaign_id: str, api_url: ApiUrl = None, api_key: ApiKey = None, as_json: AsJson = False
 ) -> None:
     """Draw the campaign's progress live until it ends (``--json``: one document per line)."""
-    last: dict[str, Any] | None = None
     with client_for(api_url, api_key) as client:
         if as_json:
             for document in client.live(campaign_id):
                 typer.echo(json.dumps(document, sort_keys=True))
             return
-        view = WatchView()
-        with Live(view.renderable(), console=console, refresh_per_second=4) as live:
-            for document in client.live(campaign_id):
-                last = document
-                view.update(document)
-                live.update(view.renderable())
+        last = draw_live(client.live(campaign_id), console)
     if last is not None:
         console.print(f"campaign {campaign_id} ended {styled(last['status'])}")
         if last.get("failure"):

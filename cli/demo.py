@@ -15,11 +15,10 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
-from rich.live import Live
 
 from cli.api_client import ApiClient, ApiError, Connection, resolve_connection
 from cli.client_commands import ApiKey, ApiUrl, refusals_exit
-from cli.render import WatchView, status_table, styled
+from cli.render import draw_live, status_table, styled
 from core.config import get_settings
 
 # The sandbox's simulated engagers have these X user IDs (7000000000 + n).
@@ -124,17 +123,8 @@ def _wait_for_first_post(client: ApiClient, campaign_id: str) -> str:
 
 
 def watch_to_end(connection: Connection, campaign_id: str) -> dict[str, Any]:
-    view = WatchView()
-    last: dict[str, Any] = {}
-    with (
-        ApiClient(connection) as client,
-        Live(view.renderable(), console=console, refresh_per_second=4) as live,
-    ):
-        for document in client.live(campaign_id):
-            last = document
-            view.update(document)
-            live.update(view.renderable())
-    return last
+    with ApiClient(connection) as client:
+        return draw_live(client.live(campaign_id), console) or {}
 
 
 @refusals_exit

@@ -23,6 +23,16 @@ EngagementKind = Literal["like", "repost", "quote", "reply"]
 CampaignType = Literal["awareness", "quest"]
 
 
+class SpecRefusal(ValueError):
+    """A rule across fields, broken: the field it is about (for the 422's ``errors``) and a
+    sentence that names it."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
 class Media(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -108,30 +118,31 @@ class CampaignSpec(BaseModel):
     def _type_matches_terms(self) -> CampaignSpec:
         if self.type == "awareness":
             if self.rewards is None:
-                raise ValueError("an awareness campaign needs 'rewards'")
+                raise SpecRefusal("rewards", "an awareness campaign needs rewards")
             if self.quest is not None:
-                raise ValueError("an awareness campaign takes 'rewards', not 'quest'")
-            rates = [
-                r
-                for r in (
-                    self.rewards.like,
-                    self.rewards.repost,
-                    self.rewards.quote,
-                    self.rewards.reply,
+                raise SpecRefusal("quest", "an awareness campaign takes rewards, not quest")
+            rates = [self.rewards.rate(kind) for kind in ENGAGEMENT_KINDS]
+            if not any(rate > 0 for rate in rates):
+                raise SpecRefusal("rewards", "rewards must pay more than 0 for at least one kind")
+            smallest = min(rate for rate in rates if rate > 0)
+            if self.budget < smallest:
+                raise SpecRefusal(
+                    "budget", f"budget does not cover a single reward (the smallest is {smallest})"
                 )
-                if r > 0
-            ]
-            if not rates:
-                raise ValueError("rewards: at least one kind must pay more than 0")
-            if self.budget < min(rates):
-                raise ValueError("budget does not cover a single reward")
         else:
             if self.quest is None:
-                raise ValueError("a quest campaign needs 'quest'")
+                raise SpecRefusal("quest", "a quest campaign needs quest")
             if self.rewards is not None:
-                raise ValueError("a quest campaign takes 'quest', not 'rewards'")
+                raise SpecRefusal("rewards", "a quest campaign takes quest, not rewards")
             if self.budget // self.quest.winners < 1:
-                raise ValueError("budget does not cover one unit per winner")
+                raise SpecRefusal(
+                    "budget",
+                    f"budget does not cover one unit for each of {self.quest.winners} winners",
+                )
         if self.poll_interval_seconds > self.duration_seconds:
-            raise ValueError("poll_interval_seconds is longer than duration_seconds")
+            raise SpecRefusal(
+                "poll_interval_seconds",
+                f"poll_interval_seconds ({self.poll_interval_seconds}) is longer than "
+                f"duration_seconds ({self.duration_seconds})",
+            )
         return self

@@ -103,6 +103,7 @@ class CampaignWorkflow:
     @workflow.run
     async def run(self, input: CampaignWorkflowInput) -> StatusDocument:
         self._definition = await self._step(steps.load_campaign(input.campaign_id))
+        self._record.asset = self._definition.asset
         try:
             if input.carried_status is None:
                 # Added, not set: a top-up may have been taken while the definition loaded.

@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.payloads import TransitionRecord
     from core.contracts import SEARCH_ATTRIBUTE_STATUS, CampaignStatus, StatusDocument
     from workflows import campaign_steps as steps
-    from workflows.campaign_state import details_markdown
+    from workflows.campaign_details import details_markdown
 
 CAMPAIGN_STATUS_KEY = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_STATUS)
 
@@ -34,6 +34,8 @@ class CampaignRecord:
         self.seq = seq
         self._searched_status = searched_status
         self._run = run
+        # The reward asset's name, for amounts in the Web UI; known once the definition loads.
+        self.asset: str | None = None
 
     @property
     def status(self) -> CampaignStatus:
@@ -46,7 +48,9 @@ class CampaignRecord:
         if status != self._searched_status:
             workflow.upsert_search_attributes([CAMPAIGN_STATUS_KEY.value_set(status)])
             self._searched_status = status
-        workflow.set_current_details(details_markdown(self.doc))
+        workflow.set_current_details(
+            details_markdown(self.doc, asset=self.asset, now=workflow.now())
+        )
 
     async def transition(
         self, status: CampaignStatus, kind: str, data: dict[str, Any] | None = None

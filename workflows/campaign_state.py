@@ -1,7 +1,8 @@
 """Bookkeeping of the campaign's status document inside the workflow: pure functions only.
 
 The document is the workflow's state (it is carried across continue-as-new); these functions
-apply activity results and child progress to it and render it for the Web UI.
+apply activity results and child progress to it (its Web UI rendering is
+``workflows/campaign_details.py``).
 """
 
 from __future__ import annotations
@@ -69,31 +70,3 @@ def describe_failure(error: BaseException) -> str:
             message = cause.message
         cause = cause.__cause__
     return message
-
-
-def details_markdown(doc: StatusDocument) -> str:
-    """Current details for the Web UI: status, engagement, rewards progress."""
-    engagement, rewards, budget = doc.engagement, doc.rewards, doc.budget
-    lines = [
-        f"**Status:** {doc.status}" + (" (paused)" if doc.paused else ""),
-        "",
-        f"**Ends:** {doc.closes_at.isoformat() if doc.closes_at else 'not yet running'}",
-        "",
-        "**Engagement:** "
-        f"{engagement.likes} likes, {engagement.reposts} reposts, {engagement.replies} replies, "
-        f"{engagement.quotes} quotes; {engagement.unique_engagers} unique engagers "
-        f"after {engagement.polls} polls",
-        "",
-        f"**Rewards:** earned {rewards.earned} of {budget.total}; "
-        f"{rewards.paid}/{rewards.recipients} recipients paid ({rewards.paid_amount}), "
-        f"{rewards.failed} failed, {rewards.ineligible} ineligible",
-        "",
-        f"**Budget:** locked {doc.escrow.locked}, spent {budget.spent}, "
-        f"refunded {budget.refunded}, remaining {budget.remaining}",
-    ]
-    if doc.attention:
-        since = doc.attention.since.isoformat()
-        lines += ["", f"**Needs attention** since {since}: {doc.attention.reason} (resume retries)"]
-    if doc.failure:
-        lines += ["", f"**Failure:** {doc.failure}"]
-    return "\n".join(lines)

@@ -27,6 +27,7 @@ from api.schemas import (
     SignalSentPublic,
 )
 from api.temporal_gateway import UPDATE_ANSWER_TIMEOUT, TemporalGateway, temporal_errors
+from api.validation_messages import explain
 from core.campaign_spec import CampaignSpec
 from core.contracts import (
     SIGNAL_CANCEL,
@@ -74,9 +75,9 @@ async def publish(
     try:
         spec = CampaignSpec.model_validate(campaign.spec)
     except ValidationError as error:
-        raise Problem(
-            422, "Invalid draft", f"the stored draft does not validate: {error}"
-        ) from error
+        errors, reasons = explain(error.errors())
+        detail = f"the stored draft does not validate: {reasons}"
+        raise Problem(422, "Invalid draft", detail, errors=errors) from error
     if campaign.workflow_id is None:
         # Another campaign with the same text may have gone live since this draft was made.
         await asyncio.to_thread(
