@@ -1,0 +1,40 @@
+"""Scraping a Prometheus endpoint over HTTP and reading one sample from what it served."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    labels: dict[str, str]
+    value: float
+
+
+async def scrape(url: str) -> list[Sample]:
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.get(url)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    return [
+        Sample(sample.name, dict(sample.labels), sample.value)
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    ]
+
+
+def value_of(samples: list[Sample], name: str, **labels: str) -> float:
+    """The sum over the samples named ``name`` whose labels include ``labels`` (0 if none)."""
+    return sum(
+        s.value
+        for s in samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def label_values(samples: list[Sample], name: str, label: str) -> set[str]:
+    return {s.labels[label] for s in samples if s.name == name and label in s.labels}
