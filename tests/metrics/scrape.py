@@ -10,9 +10,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 @dataclass(frozen=True)
 class Sample:
-    name: str
+    name: str  # as the parser names it: a counter's sample always ends in ``_total``
+    family: str  # the name a counter or gauge has on the wire when it lacks ``_total``
+    kind: str
     labels: dict[str, str]
     value: float
+
+    def named(self, name: str) -> bool:
+        return self.name == name or (self.family == name and self.kind in ("counter", "gauge"))
 
 
 async def scrape(url: str) -> list[Sample]:
@@ -21,7 +26,7 @@ async def scrape(url: str) -> list[Sample]:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     return [
-        Sample(sample.name, dict(sample.labels), sample.value)
+        Sample(sample.name, family.name, family.type, dict(sample.labels), sample.value)
         for family in text_string_to_metric_families(response.text)
         for sample in family.samples
     ]
@@ -32,9 +37,9 @@ def value_of(samples: list[Sample], name: str, **labels: str) -> float:
     return sum(
         s.value
         for s in samples
-        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+        if s.named(name) and all(s.labels.get(k) == v for k, v in labels.items())
     )
 
 
 def label_values(samples: list[Sample], name: str, label: str) -> set[str]:
-    return {s.labels[label] for s in samples if s.name == name and label in s.labels}
+    return {s.labels[label] for s in samples if s.named(name) and label in s.labels}
