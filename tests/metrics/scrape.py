@@ -1,7 +1,9 @@
-"""Scraping a Prometheus endpoint over HTTP and reading one sample from what it served."""
+"""Scraping a Prometheus endpoint over HTTP and reading one sample from what it served; a
+free port to serve one on."""
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 
 import httpx
@@ -43,3 +45,9 @@ def value_of(samples: list[Sample], name: str, **labels: str) -> float:
 
 def label_values(samples: list[Sample], name: str, label: str) -> set[str]:
     return {s.labels[label] for s in samples if s.named(name) and label in s.labels}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -15,8 +15,7 @@ from core import metrics
 from core.db import make_engine
 from core.temporal import prometheus_runtime
 from tests.activities.test_posts import post_activities, x_world
-from tests.metrics.scrape import scrape, value_of
-from tests.metrics.test_worker_metrics import free_port
+from tests.metrics.scrape import free_port, scrape, value_of
 from tests.workflows.campaign_stack import OWNER_X_ID, awareness_spec
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,7 +22,7 @@ from core.contracts import StatusDocument
 from core.db import make_engine
 from core.temporal import connect, prometheus_runtime, report_campaigns_needing_attention
 from tests.helpers import assert_eventually
-from tests.metrics.scrape import Sample, scrape, value_of
+from tests.metrics.scrape import Sample, free_port, scrape, value_of
 from tests.workflows.campaign_stack import (
     OWNER_X_ID,
     awareness_spec,
@@ -36,12 +35,6 @@ pytestmark = pytest.mark.dev_server
 
 # The reporter counts this often in tests; the worker's default is ATTENTION_COUNT_EVERY.
 COUNT_EVERY = timedelta(milliseconds=200)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

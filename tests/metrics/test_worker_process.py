@@ -16,8 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from core import metrics
 from tests.cli.test_stack_errors import clean_env
 from tests.helpers import assert_eventually
-from tests.metrics.scrape import scrape, value_of
-from tests.metrics.test_worker_metrics import free_port
+from tests.metrics.scrape import free_port, scrape, value_of
 
 pytestmark = pytest.mark.dev_server
 
