@@ -5,11 +5,13 @@ database engine, the activity instances and the Temporal worker. ``python worker
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import httpx
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from activities.campaign import CampaignActivities
@@ -21,10 +23,10 @@ from clients.http import make_http_client
 from clients.ledger import LedgerClient
 from clients.ports import Ledger, SocialPlatform
 from clients.x_api import XApiClient
-from core.config import Settings, get_settings
+from core.config import Settings, SettingsError, get_settings
 from core.db import SessionFactory, make_engine, session_factory
 from core.logging import configure_logging, get_logger
-from core.temporal import connect
+from core.temporal import connect, prometheus_runtime, report_campaigns_needing_attention
 from workflows.campaign import CampaignWorkflow
 from workflows.distribution import DistributionWorkflow
 
@@ -93,10 +95,29 @@ def _secret(value: Any) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
+class MetricsUnavailable(SettingsError):
+    """The metrics endpoint cannot be served (its port is taken, say): one line that names
+    the setting, as the commands print a bad setting."""
+
+
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """The runtime serving the worker's Prometheus endpoint, or None when it is disabled."""
+    if not settings.worker_metrics_port:
+        return None
+    try:
+        return prometheus_runtime(settings.worker_metrics_host, settings.worker_metrics_port)
+    except ValueError as error:  # the SDK's answer to an address it cannot bind
+        raise MetricsUnavailable(
+            f"CAMPAIGNS_WORKER_METRICS_PORT: cannot serve metrics on "
+            f"{settings.worker_metrics_host}:{settings.worker_metrics_port}: {error}"
+        ) from error
+
+
 async def run_worker(settings: Settings) -> None:
     configure_logging(settings)
     log = get_logger("campaigns.worker")
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    runtime = metrics_runtime(settings)
+    client = await connect(settings.temporal_address, settings.temporal_namespace, runtime=runtime)
     engine = make_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
@@ -114,10 +135,33 @@ async def run_worker(settings: Settings) -> None:
                 x_bearer_token=_secret(settings.x_bearer_token),
                 ledger_api_key=_secret(settings.ledger_api_key),
             )
-            log.info("worker started", task_queue=settings.task_queue)
-            await worker.run()
+            log.info(
+                "worker started",
+                task_queue=settings.task_queue,
+                metrics=metrics_address(settings) if runtime else "off",
+            )
+            async with _reporting_attention(client, runtime):
+                await worker.run()
     finally:
         engine.dispose()
+
+
+def metrics_address(settings: Settings) -> str:
+    return f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics"
+
+
+@contextlib.asynccontextmanager
+async def _reporting_attention(client: Client, runtime: Runtime | None) -> AsyncIterator[None]:
+    if runtime is None:
+        yield
+        return
+    task = asyncio.create_task(report_campaigns_needing_attention(client, runtime))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def main() -> None:

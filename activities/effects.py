@@ -29,6 +29,7 @@ from temporalio.exceptions import ApplicationError
 
 from clients.ports import ExternalError, PermanentError, RateLimited
 from core.db import SessionFactory
+from core.metrics import RECORDED, activity_meter, count_effect_found_done
 from core.models import Effect
 from core.types import utcnow
 
@@ -248,6 +249,7 @@ async def keyed_effect(
         store.prepare, key, campaign_id=campaign_id, kind=kind, request=request
     )
     if record.state == DONE and record.result is not None:
+        count_effect_found_done(activity_meter(), kind, RECORDED)
         return record.result
     if record.state == FAILED:
         raise failed_for_good(record)

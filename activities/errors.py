@@ -13,6 +13,7 @@ from datetime import timedelta
 from temporalio.exceptions import ApplicationError
 
 from clients.ports import ExternalError, PermanentError, RateLimited
+from core.metrics import activity_meter, count_rate_limit_wait
 from core.types import utcnow
 
 MIN_RATE_LIMIT_WAIT = timedelta(seconds=1)
@@ -22,6 +23,7 @@ def activity_failure(error: ExternalError) -> ApplicationError:
     kind = type(error).__name__
     if isinstance(error, RateLimited):
         wait = max(error.reset_at - utcnow(), MIN_RATE_LIMIT_WAIT)
+        count_rate_limit_wait(activity_meter())
         return ApplicationError(str(error), type=kind, next_retry_delay=wait)
     if isinstance(error, PermanentError):
         return ApplicationError(str(error), type=kind, non_retryable=True)

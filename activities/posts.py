@@ -48,6 +48,7 @@ from clients.ports import (
 )
 from core.campaign_spec import CampaignSpec, Media
 from core.db import SessionFactory
+from core.metrics import LOOKED_UP, RECORDED, activity_meter, count_effect_found_done
 from core.models import Campaign, Owner
 
 POST_KINDS = ("first-post", "second-post")
@@ -170,10 +171,12 @@ class PostActivities:
             request={"text": text, "reply_to": reply_to, "media_ids": media_ids or []},
         )
         if record.state == DONE and record.result:
+            count_effect_found_done(activity_meter(), kind, RECORDED)
             return PublishedPost(str(record.result["post_id"]))
         if record.state == FAILED:
             raise failed_for_good(record)
         if record.state == UNKNOWN and (found := await self._look_up(author, record)):
+            count_effect_found_done(activity_meter(), kind, LOOKED_UP)
             return await self._done(key, found)
         sending = await asyncio.to_thread(self._effects.mark_sending, key)
         if sending.previous in (DONE, FAILED):  # another attempt finished in between

@@ -46,6 +46,7 @@ from clients.ports import (
 )
 from core.contracts import DistributionProgress, RewardTableRequest, RewardTableResult
 from core.db import SessionFactory
+from core.metrics import activity_meter, count_payouts, count_rate_limit_wait
 from core.types import utcnow
 
 HEARTBEAT_EVERY = timedelta(seconds=2)
@@ -103,6 +104,7 @@ class RewardActivities:
             async with _heartbeating({"after_seq": request.after_seq, "size": len(batch)}):
                 settlements = await self._pay(request.escrow_id, batch)
             await asyncio.to_thread(self._record, settlements)
+            count_payouts(activity_meter(), (s.state for s in settlements))
             if len(settlements) < len(batch):
                 # Outcome unknown for the rest: retry the batch (their keys make it safe).
                 raise ApplicationError(
@@ -137,6 +139,7 @@ class RewardActivities:
             receipts = await self._ledger.transfer_batch(escrow_id, orders)
         except RateLimited as error:
             delay = max(error.reset_at - utcnow(), timedelta(seconds=1))
+            count_rate_limit_wait(activity_meter())
             raise ApplicationError(
                 str(error), type="RateLimited", next_retry_delay=delay
             ) from error

@@ -13,6 +13,8 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from prometheus_fastapi_instrumentator import Instrumentator, metrics
 
 from api.campaign_status import current_status
 from api.deps import OPERATOR
@@ -80,4 +82,26 @@ def create_app(
     install_problem_handlers(app)
     for module in (health, owners, participants, campaigns, campaign_messages, top_ups, live):
         app.include_router(module.router)
+    expose_request_metrics(app)
     return app
+
+
+def expose_request_metrics(app: FastAPI) -> None:
+    """``GET /metrics``: requests and their latency by route template, method and status.
+
+    Labels are route templates (``/v1/campaigns/{campaign_id}``), never raw paths, and a path
+    no route matches is ``none``, so a scan of random URLs cannot grow the series. Outside the
+    OpenAPI schema, and without a key, like any scrape target: it names routes and counts,
+    no campaign or owner. One registry per app, so apps built side by side count apart.
+    """
+    registry = CollectorRegistry()
+    instrumentator = Instrumentator(
+        should_group_status_codes=False,
+        excluded_handlers=["^/metrics$"],
+        registry=registry,
+    )
+    instrumentator.add(
+        metrics.requests(registry=registry),
+        metrics.latency(registry=registry),
+    )
+    instrumentator.instrument(app).expose(app, include_in_schema=False)

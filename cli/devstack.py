@@ -47,10 +47,12 @@ class DevStack:
     temporal_ui: Endpoint
     sandbox: Endpoint
     api: Endpoint
+    worker_metrics: Endpoint | None  # None: the worker serves no metrics (port 0)
 
     @property
     def endpoints(self) -> list[Endpoint]:
-        return [self.temporal, self.temporal_ui, self.sandbox, self.api]
+        parts = [self.temporal, self.temporal_ui, self.sandbox, self.api]
+        return parts + ([self.worker_metrics] if self.worker_metrics else [])
 
     @property
     def sandbox_url(self) -> str:
@@ -76,6 +78,15 @@ def plan_dev_stack(settings: Settings) -> DevStack:
         ),
         sandbox=Endpoint(settings.sandbox_host, settings.sandbox_port, "CAMPAIGNS_SANDBOX_PORT"),
         api=Endpoint(settings.api_host, settings.api_port, "CAMPAIGNS_API_PORT"),
+        worker_metrics=(
+            Endpoint(
+                settings.worker_metrics_host,
+                settings.worker_metrics_port,
+                "CAMPAIGNS_WORKER_METRICS_PORT",
+            )
+            if settings.worker_metrics_port
+            else None
+        ),
     )
 
 
@@ -129,6 +140,10 @@ def child_env(stack: DevStack, key: str) -> dict[str, str]:
             "CAMPAIGNS_DATABASE_URL": stack.database_url,
             "CAMPAIGNS_STATE_DIR": str(stack.state_dir),
             "CAMPAIGNS_OPERATOR_API_KEY": key,
+            # The port checked free before the start, whether it came from the environment,
+            # a .env file or the default.
+            "CAMPAIGNS_WORKER_METRICS_HOST": stack.settings.worker_metrics_host,
+            "CAMPAIGNS_WORKER_METRICS_PORT": str(stack.settings.worker_metrics_port),
         }
     )
     # Point the clients at the sandbox unless someone chose other URLs on purpose.
@@ -174,13 +189,18 @@ def print_banner(stack: DevStack, key: str) -> None:
         ("Temporal UI", f"http://{stack.temporal_ui}"),
         ("Sandbox", stack.sandbox_url),
         ("Temporal", f"{stack.temporal} (namespace {stack.settings.temporal_namespace})"),
+        ("API metrics", f"http://{stack.api}/metrics"),
+        (
+            "Worker metrics",
+            f"http://{stack.worker_metrics}/metrics" if stack.worker_metrics else "off",
+        ),
         ("Database", safe_url(stack.database_url)),
         ("State", f"{stack.state_dir} (delete it to start over)"),
         ("Operator key", key),
     ]
     typer.echo("campaigns dev is running; Ctrl-C stops everything.")
     for label, value in rows:
-        typer.echo(f"  {label:<13}{value}")
+        typer.echo(f"  {label:<15}{value}")
 
 
 def run_dev_stack(settings: Settings) -> int:

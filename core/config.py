@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
     task_queue: str = "campaigns"
+    # The worker's Prometheus endpoint (Temporal's SDK metrics and the campaign's); 0 disables.
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
 
     x_base_url: str = "http://127.0.0.1:8001"
     x_bearer_token: SecretStr | None = None
@@ -59,6 +62,11 @@ class Settings(BaseSettings):
         if url.get_backend_name() not in {"sqlite", "postgresql"}:
             raise ValueError(f"only sqlite and postgresql are supported, got {url.drivername!r}")
         return value
+
+    @field_validator("worker_metrics_port", mode="before")
+    @classmethod
+    def _empty_port_disables(cls, value: object) -> object:
+        return 0 if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -14,6 +16,7 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from core.contracts import (
     SEARCH_ATTRIBUTE_OWNER,
@@ -23,6 +26,7 @@ from core.contracts import (
     CampaignWorkflowInput,
     workflow_id_for,
 )
+from core.metrics import NEEDING_ATTENTION_QUERY, needing_attention_gauge
 
 CAMPAIGN_STATUS = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_STATUS)
 CAMPAIGN_TYPE = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_TYPE)
@@ -32,8 +36,48 @@ SEARCH_ATTRIBUTE_KEYS = (CAMPAIGN_STATUS, CAMPAIGN_TYPE, CAMPAIGN_OWNER)
 DATA_CONVERTER = pydantic_data_converter
 
 
-async def connect(address: str, namespace: str) -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=DATA_CONVERTER)
+async def connect(address: str, namespace: str, *, runtime: Runtime | None = None) -> Client:
+    """A client; with ``runtime``, its workers record metrics through that runtime."""
+    return await Client.connect(
+        address, namespace=namespace, data_converter=DATA_CONVERTER, runtime=runtime
+    )
+
+
+def prometheus_runtime(host: str, port: int) -> Runtime:
+    """A Temporal runtime serving its metrics (the SDK's and ours) at
+    ``http://host:port/metrics``. The listener lives as long as the runtime: one per process.
+    Raises ``ValueError`` when the address cannot be bound."""
+    return Runtime(
+        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"{host}:{port}"))
+    )
+
+
+ATTENTION_COUNT_EVERY = timedelta(seconds=15)
+_log = logging.getLogger("campaigns.metrics")
+
+
+async def report_campaigns_needing_attention(
+    client: Client, runtime: Runtime, *, every: timedelta = ATTENTION_COUNT_EVERY
+) -> None:
+    """Keep the ``campaigns_needing_attention`` gauge equal to visibility's count, until
+    cancelled.
+
+    Counted, not moved up and down by the workflows: a worker restart would start such a
+    gauge at 0 while campaigns still wait, and with several workers each would hold only the
+    moves it happened to run. Visibility knows every campaign, so every worker reports the
+    same number (aggregate with ``max``, not ``sum``); it lags the workflows by a moment.
+    """
+    gauge = needing_attention_gauge(runtime.metric_meter).with_additional_attributes(
+        {"namespace": client.namespace}
+    )
+    while True:
+        try:
+            counted = await client.count_workflows(NEEDING_ATTENTION_QUERY)
+        except Exception as error:  # Temporal unreachable: keep the last value, try again
+            _log.warning("could not count campaigns needing attention: %s", error)
+        else:
+            gauge.set(counted.count)
+        await asyncio.sleep(every.total_seconds())
 
 
 CAMPAIGN_WORKFLOW_NAME = "CampaignWorkflow"

@@ -16,6 +16,7 @@ from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from activities.payloads import TransitionRecord
+    from core import metrics
     from core.contracts import SEARCH_ATTRIBUTE_STATUS, CampaignStatus, StatusDocument
     from workflows import campaign_steps as steps
     from workflows.campaign_details import details_markdown
@@ -57,6 +58,8 @@ class CampaignRecord:
     ) -> None:
         """Move to ``status`` and record it (campaign row, timeline, search attribute)."""
         self.doc.status = status.value
+        # The workflow's meter records nothing during replay: one count per transition made.
+        metrics.count_transition(workflow.metric_meter(), status.value)
         await self.note(kind, data)
 
     async def note(self, kind: str, data: dict[str, Any] | None = None) -> None:
