@@ -5,7 +5,9 @@ database engine, the activity instances and the Temporal worker. ``python worker
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -113,11 +115,27 @@ async def run_worker(settings: Settings) -> None:
                 ledger_base_url=settings.ledger_base_url,
                 x_bearer_token=_secret(settings.x_bearer_token),
                 ledger_api_key=_secret(settings.ledger_api_key),
+                graceful_shutdown_timeout=timedelta(seconds=settings.worker_grace_seconds),
             )
             log.info("worker started", task_queue=settings.task_queue)
-            await worker.run()
+            await _run_until_cancelled(worker, log, settings.worker_grace_seconds)
     finally:
         engine.dispose()
+
+
+async def _run_until_cancelled(worker: Worker, log: Any, grace_seconds: float) -> None:
+    """Run ``worker``; when this task is cancelled (SIGTERM), shut it down explicitly: stop
+    polling at once, let running activities finish within the grace period, then cancel them.
+    The HTTP client and the engine stay open until the last activity has returned."""
+    running = asyncio.ensure_future(worker.run())
+    try:
+        await asyncio.shield(running)
+    except asyncio.CancelledError:
+        log.info("worker shutting down", grace_seconds=grace_seconds)
+        await worker.shutdown()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        raise
 
 
 def main() -> None:

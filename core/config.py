@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
     task_queue: str = "campaigns"
+    # On SIGTERM the worker stops polling and gives running activities this long to finish
+    # before it cancels them (temporalio's ``graceful_shutdown_timeout``).
+    worker_grace_seconds: float = Field(default=10.0, ge=0, le=3600)
 
     x_base_url: str = "http://127.0.0.1:8001"
     x_bearer_token: SecretStr | None = None
