@@ -215,9 +215,11 @@ class Reconciler:
     ) -> bool:
         if self._dry_run:
             return False
-        return await asyncio.to_thread(self._update_campaign, campaign, status, document)
+        return await asyncio.to_thread(self.set_status_if_unchanged, campaign, status, document)
 
-    def _update_campaign(self, campaign: Campaign, status: str, document: dict[str, Any]) -> bool:
+    def set_status_if_unchanged(
+        self, campaign: Campaign, status: str, document: dict[str, Any]
+    ) -> bool:
         with self._sessions() as session:
             moved = session.execute(
                 update(CAMPAIGN)

@@ -81,11 +81,15 @@ def set_row_status(engine: Engine, campaign_id: str, status: str) -> None:
 
 def snapshot(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     with Session(engine) as session:
-        campaigns = session.exec(select(Campaign.id, Campaign.status, Campaign.last_status)).all()
-        effects = session.exec(
-            select(Effect.key, Effect.state, Effect.result, Effect.error, Effect.attempts)
-        ).all()
-        return sorted(map(tuple, campaigns)), sorted(map(tuple, effects))
+        campaigns = [
+            (c.id, c.status, json.dumps(c.last_status, sort_keys=True), c.updated_at)
+            for c in session.exec(select(Campaign)).all()
+        ]
+        effects = [
+            (e.key, e.state, json.dumps(e.result), e.error, e.attempts, e.updated_at)
+            for e in session.exec(select(Effect)).all()
+        ]
+        return sorted(campaigns), sorted(effects)
 
 
 async def scheduled(stack: CampaignStack, campaign_id: str) -> WorkflowHandle[Any, Any]:
