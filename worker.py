@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -138,8 +139,19 @@ async def _run_until_cancelled(worker: Worker, log: Any, grace_seconds: float) -
         raise
 
 
+async def _run_until_signalled(settings: Settings) -> None:
+    """As ``campaigns worker`` does: SIGINT/SIGTERM cancel the run, which drains the worker."""
+    task = asyncio.ensure_future(run_worker(settings))
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    get_logger("campaigns.worker").info("worker stopped")
+
+
 def main() -> None:
-    asyncio.run(run_worker(get_settings()))
+    asyncio.run(_run_until_signalled(get_settings()))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -83,9 +84,26 @@ def effect_state(stack: OpsStack, key: str) -> tuple[str, dict[str, str] | None]
         engine.dispose()
 
 
+WORKER_COMMANDS = {
+    "campaigns worker": [sys.executable, "-m", "cli", "worker"],
+    "python worker.py": [sys.executable, str(Path(__file__).resolve().parents[2] / "worker.py")],
+}
+
+
+def restart_worker(stack: OpsStack, argv: list[str]) -> None:
+    part = stack.parts["worker"]
+    if part.process is not None and part.process.poll() is None:
+        stack.stop_part("worker")
+        part.process.wait(timeout=GRACE_SECONDS + 15)
+    part.argv = argv
+    stack._spawn(part)
+
+
+@pytest.mark.parametrize("command", list(WORKER_COMMANDS))
 async def test_sigterm_mid_activity_finishes_it_takes_nothing_new_and_exits_zero(
-    stack: OpsStack,
+    stack: OpsStack, command: str
 ) -> None:
+    restart_worker(stack, WORKER_COMMANDS[command])
     async with httpx.AsyncClient(timeout=30) as http:
         owner = await seed_owner(http, stack)
         text = f"Graceful {uuid.uuid4().hex[:8]}: like and repost to earn!"
