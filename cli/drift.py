@@ -97,9 +97,6 @@ class Reconciler:
     ) -> None:
         self._sessions = sessions
         self._temporal = temporal
-        self._ledger = ledger
-        self._social = social
-        self._default_x_token = default_x_token
         self._older_than = older_than
         self._dry_run = dry_run
         self._fail_missing = fail_missing
@@ -159,7 +156,8 @@ class Reconciler:
                 return WorkflowState(missing=True)
             raise
         execution = described.status
-        if execution in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW):
+        open_now = (None, WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW)
+        if execution in open_now:  # None: Temporal did not say; treated as running, untouched
             return WorkflowState(running=True)
         if execution == WorkflowExecutionStatus.COMPLETED:
             # The run's result is its final status document, kept by Temporal: no worker needed.
