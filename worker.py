@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -134,6 +136,7 @@ async def run_worker(settings: Settings) -> None:
                 ledger_base_url=settings.ledger_base_url,
                 x_bearer_token=_secret(settings.x_bearer_token),
                 ledger_api_key=_secret(settings.ledger_api_key),
+                graceful_shutdown_timeout=timedelta(seconds=settings.worker_grace_seconds),
             )
             log.info(
                 "worker started",
@@ -141,7 +144,7 @@ async def run_worker(settings: Settings) -> None:
                 metrics=metrics_address(settings) if runtime else "off",
             )
             async with _reporting_attention(client, runtime):
-                await worker.run()
+                await _run_until_cancelled(worker, log, settings.worker_grace_seconds)
     finally:
         engine.dispose()
 
@@ -164,8 +167,34 @@ async def _reporting_attention(client: Client, runtime: Runtime | None) -> Async
             await task
 
 
+async def _run_until_cancelled(worker: Worker, log: Any, grace_seconds: float) -> None:
+    """Run ``worker``; when this task is cancelled (SIGTERM), shut it down explicitly: stop
+    polling at once, let running activities finish within the grace period, then cancel them.
+    The HTTP client and the engine stay open until the last activity has returned."""
+    running = asyncio.ensure_future(worker.run())
+    try:
+        await asyncio.shield(running)
+    except asyncio.CancelledError:
+        log.info("worker shutting down", grace_seconds=grace_seconds)
+        await worker.shutdown()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        raise
+
+
+async def _run_until_signalled(settings: Settings) -> None:
+    """As ``campaigns worker`` does: SIGINT/SIGTERM cancel the run, which drains the worker."""
+    task = asyncio.ensure_future(run_worker(settings))
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    get_logger("campaigns.worker").info("worker stopped")
+
+
 def main() -> None:
-    asyncio.run(run_worker(get_settings()))
+    asyncio.run(_run_until_signalled(get_settings()))
 
 
 if __name__ == "__main__":

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from types import FrameType
+from typing import Any
 
 import structlog
 
@@ -22,6 +25,11 @@ from core.contracts import CampaignStatus
 FetchStatus = Callable[[str], Awaitable[StatusDocumentPublic]]
 
 log = structlog.get_logger(__name__)
+
+# The WebSocket close code for "the server is going away" (RFC 6455): a client reconnects
+# elsewhere or later, unlike 1000 (the campaign ended) or uvicorn's own 1012.
+CLOSE_GOING_AWAY = 1001
+SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def is_terminal(document: StatusDocumentPublic) -> bool:
@@ -72,6 +80,11 @@ class LiveHub:
         self._interval = interval
         self._channels: dict[str, _Channel] = {}
         self.fetches: Counter[str] = Counter()
+        # Set when the server shuts down: every subscriber closes with 1001 and leaves.
+        self.going_away = asyncio.Event()
+        self._connections = 0
+        self._left = asyncio.Condition()
+        self._shutdown_tasks: set[asyncio.Task[None]] = set()
 
     def pollers(self) -> dict[str, int]:
         """Campaigns with a running poller, and how many subscribers each has."""
@@ -98,6 +111,39 @@ class LiveHub:
             if channel.subscribers == 0:
                 self._channels.pop(campaign_id, None)
                 await _stop(channel.task)
+
+    @property
+    def open_sockets(self) -> int:
+        return self._connections
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[None]:
+        """Count an open live socket, so ``go_away`` can wait until every one has closed."""
+        self._connections += 1
+        try:
+            yield
+        finally:
+            self._connections -= 1
+            self.keep(asyncio.get_running_loop().create_task(self._notify_left()))
+
+    def keep(self, task: asyncio.Task[None]) -> None:
+        """Hold a reference to a fire-and-forget task until it is done."""
+        self._shutdown_tasks.add(task)
+        task.add_done_callback(self._shutdown_tasks.discard)
+
+    async def _notify_left(self) -> None:
+        async with self._left:
+            self._left.notify_all()
+
+    async def go_away(self, *, timeout: float = 5.0) -> int:
+        """Ask every live socket to close with 1001 and wait (up to ``timeout``) until they
+        have; returns how many were open."""
+        open_now = self._connections
+        self.going_away.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout), self._left:
+                await self._left.wait_for(lambda: self._connections == 0)
+        return open_now
 
     async def close(self) -> None:
         channels, self._channels = list(self._channels.values()), {}
@@ -130,3 +176,50 @@ async def _stop(task: asyncio.Task[None] | None) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+@contextlib.contextmanager
+def going_away_on_signals(hub: LiveHub) -> Iterator[None]:
+    """Close the live sockets with 1001 before the server's own shutdown begins.
+
+    uvicorn takes SIGINT/SIGTERM itself and, once it shuts down, closes every WebSocket still
+    open with 1012; so the signal is caught first, the sockets are closed with 1001, and only
+    then is uvicorn's handler called. Outside the main thread (no signals) it does nothing.
+    """
+    loop = asyncio.get_running_loop()
+    previous: dict[int, Any] = {}
+
+    def pass_on(sig: int, frame: FrameType | None) -> None:
+        handler = previous.get(sig)
+        if callable(handler):
+            handler(sig, frame)
+        else:  # no Python handler before ours: the signal's default action
+            signal.signal(sig, signal.SIG_DFL)
+            signal.raise_signal(sig)
+
+    async def close_sockets_then(sig: int, frame: FrameType | None) -> None:
+        log.info("api shutting down", live_sockets=hub.open_sockets)
+        closed = await hub.go_away()
+        log.info("live sockets closed", code=CLOSE_GOING_AWAY, sockets=closed)
+        pass_on(sig, frame)
+
+    def on_signal(sig: int, frame: FrameType | None) -> None:
+        if hub.going_away.is_set():  # a second signal: straight to uvicorn (force quit)
+            pass_on(sig, frame)
+            return
+
+        def start_closing() -> None:
+            hub.keep(loop.create_task(close_sockets_then(sig, frame)))
+
+        loop.call_soon_threadsafe(start_closing)
+
+    try:
+        for number in SHUTDOWN_SIGNALS:
+            previous[number] = signal.signal(number, on_signal)
+    except ValueError:  # not the main thread
+        previous.clear()
+    try:
+        yield
+    finally:
+        for restored, handler in previous.items():
+            signal.signal(restored, handler)

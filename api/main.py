@@ -18,7 +18,7 @@ from prometheus_fastapi_instrumentator import Instrumentator, metrics
 
 from api.campaign_status import current_status
 from api.deps import OPERATOR
-from api.live import LiveHub
+from api.live import LiveHub, going_away_on_signals
 from api.problems import install_problem_handlers
 from api.routes import campaign_messages, campaigns, health, live, owners, participants, top_ups
 from api.routes.campaigns import load_visible
@@ -26,6 +26,7 @@ from api.schemas import StatusDocumentPublic
 from api.temporal_gateway import TOP_UP_WAIT, TemporalGateway
 from core.config import Settings, get_settings
 from core.db import make_engine, session_factory
+from core.logging import get_logger
 
 DESCRIPTION = """Durable social reward campaigns on Temporal.
 
@@ -67,10 +68,13 @@ def create_app(
         app.state.live_hub = hub
         app.state.top_up_wait = timedelta(seconds=top_up_wait)
         try:
-            yield
+            with going_away_on_signals(hub):
+                yield
         finally:
             await hub.close()
             engine.dispose()
+            # The Temporal client has no close: its connection ends with the process.
+            get_logger("campaigns.api").info("api stopped")
 
     app = FastAPI(
         title="campaigns",

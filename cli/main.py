@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import client_commands, demo, stack
+from cli import client_commands, demo, reconcile, stack
 
 app = typer.Typer(
     name="campaigns",
@@ -29,6 +29,10 @@ client_commands.register(app)
 
 # A whole campaign against the local stack's sandbox in about a minute (cli/demo.py).
 app.command("demo")(demo.demo)
+
+# Drift between the database and Temporal, the ledger and X, repaired where safe
+# (cli/reconcile.py, cli/drift.py).
+app.command("reconcile")(reconcile.reconcile)
 
 
 @app.command(

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 _PR_SET_PDEATHSIG = 1
@@ -21,6 +21,18 @@ def die_with_parent() -> None:
     if sys.platform == "linux":
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def stopping_on_sigterm_exits_zero() -> Iterator[None]:
+    """uvicorn handles SIGTERM itself and, once it has shut down gracefully, raises the signal
+    again under the handler it found; with Python's default that kills the process (exit -15)
+    though it stopped cleanly. A handler that does nothing there lets it return: exit 0."""
+    previous = signal.signal(signal.SIGTERM, lambda _sig, _frame: None)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from cli.preflight import Endpoint, StackError, ensure_ports_free
+from cli.processes import stopping_on_sigterm_exits_zero
 from core.config import Settings, SettingsError, get_settings
 from core.devserver import MissingBinary
 from core.logging import configure_logging, get_logger
@@ -80,15 +81,16 @@ def migrate() -> None:
 def serve_asgi_factory(factory: str, endpoint: Endpoint, settings: Settings) -> None:
     ensure_ports_free([endpoint])
     # log_config=None: uvicorn's loggers propagate to the root handler configure_logging set.
-    uvicorn.run(
-        factory,
-        factory=True,
-        host=endpoint.host,
-        port=endpoint.port,
-        log_config=None,
-        log_level=settings.log_level.lower(),
-        ws="websockets-sansio",
-    )
+    with stopping_on_sigterm_exits_zero():
+        uvicorn.run(
+            factory,
+            factory=True,
+            host=endpoint.host,
+            port=endpoint.port,
+            log_config=None,
+            log_level=settings.log_level.lower(),
+            ws="websockets-sansio",
+        )
 
 
 @one_line_errors

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # The worker's Prometheus endpoint (Temporal's SDK metrics and the campaign's); 0 disables.
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
+    # On SIGTERM the worker stops polling and gives running activities this long to finish
+    # before it cancels them (temporalio's ``graceful_shutdown_timeout``).
+    worker_grace_seconds: float = Field(default=10.0, ge=0, le=3600)
 
     x_base_url: str = "http://127.0.0.1:8001"
     x_bearer_token: SecretStr | None = None

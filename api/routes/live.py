@@ -14,7 +14,7 @@ import json
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from api.deps import resolve_api_key
-from api.live import LiveHub
+from api.live import CLOSE_GOING_AWAY, LiveHub
 from api.problems import Problem
 from api.routes.campaigns import load_visible
 from core.db import SessionFactory
@@ -77,21 +77,37 @@ async def live(websocket: WebSocket, campaign_id: str) -> None:
         return
 
     hub: LiveHub = websocket.app.state.live_hub
+    with hub.connection():
+        await _follow(websocket, hub, campaign_id)
+
+
+async def _follow(websocket: WebSocket, hub: LiveHub, campaign_id: str) -> None:
+    """Send each new document until the campaign ends (1000), the client leaves, or the server
+    shuts down (1001)."""
     disconnected = asyncio.create_task(_until_disconnected(websocket))
+    going_away = asyncio.create_task(hub.going_away.wait())
     try:
         async with hub.subscribe(campaign_id) as subscription:
-            while True:
+            while not hub.going_away.is_set():
                 following = asyncio.create_task(subscription.next())
-                await asyncio.wait({following, disconnected}, return_when=asyncio.FIRST_COMPLETED)
-                if disconnected.done():
+                await asyncio.wait(
+                    {following, disconnected, going_away}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not following.done():
                     following.cancel()
-                    return
+                    break
                 document = following.result()
                 if document is None:
                     break
                 await websocket.send_json(document.model_dump(mode="json"))
-        await websocket.close(1000, "campaign ended")
+        if disconnected.done():
+            return
+        if hub.going_away.is_set():
+            await websocket.close(CLOSE_GOING_AWAY, "server shutting down")
+        else:
+            await websocket.close(1000, "campaign ended")
     except (WebSocketDisconnect, RuntimeError):
         return
     finally:
         disconnected.cancel()
+        going_away.cancel()
