@@ -48,6 +48,7 @@ def create_app(
             resolved.database_url,
             pool_size=resolved.db_pool_size,
             max_overflow=resolved.db_max_overflow,
+            pool_timeout=resolved.db_pool_timeout,
         )
         sessions = session_factory(engine)
         gateway = TemporalGateway(resolved.temporal_address, resolved.temporal_namespace)
