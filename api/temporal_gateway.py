@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 import structlog
 from temporalio.client import (
     Client,
+    Interceptor,
     RPCError,
     RPCTimeoutOrCancelledError,
     WorkflowQueryFailedError,
@@ -55,9 +56,13 @@ log = structlog.get_logger(__name__)
 
 
 class TemporalGateway:
-    def __init__(self, address: str, namespace: str) -> None:
+    def __init__(
+        self, address: str, namespace: str, *, interceptors: Sequence[Interceptor] = ()
+    ) -> None:
+        """``interceptors`` see every client call (tests use one to watch the pool)."""
         self.address = address
         self.namespace = namespace
+        self._interceptors = list(interceptors)
         self._client: Client | None = None
         self._lock = asyncio.Lock()
         # (monotonic time, problem) of the last failed connect.
@@ -77,7 +82,7 @@ class TemporalGateway:
             if self._client is None:
                 self._raise_recent_failure()
                 try:
-                    self._client = await asyncio.wait_for(
+                    client = await asyncio.wait_for(
                         connect(self.address, self.namespace), CONNECT_TIMEOUT.total_seconds()
                     )
                 except (TimeoutError, RuntimeError, TemporalError, OSError) as error:
@@ -85,6 +90,11 @@ class TemporalGateway:
                     problem = unavailable(f"Temporal at {self.address} is unreachable")
                     self._last_failure = (time.monotonic(), problem)
                     raise problem from error
+                if self._interceptors:
+                    config = client.config()
+                    config["interceptors"] = self._interceptors
+                    client = Client(**config)
+                self._client = client
             return self._client
 
     def _raise_recent_failure(self) -> None:

@@ -16,6 +16,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -36,6 +37,8 @@ class PoolProbe:
         self._lock = threading.Lock()
         self.checked_out = 0
         self.peak = 0
+        # (method, path, connections checked out) as each answer started (ResponseProbe).
+        self.held_at_answer: list[tuple[str, str, int]] = []
 
     def attach(self, engine: Engine) -> None:
         event.listen(engine, "checkout", self._on_checkout)
@@ -49,6 +52,28 @@ class PoolProbe:
     def _on_checkin(self, *_args: Any) -> None:
         with self._lock:
             self.checked_out -= 1
+
+
+class ResponseProbe:
+    """ASGI middleware: how many connections the API held as each answer started to go out
+    (a session still open then stays open while a slow client reads)."""
+
+    def __init__(self, app: ASGIApp, pool: PoolProbe) -> None:
+        self.app = app
+        self.pool = pool
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def watched_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                held = (scope["method"], scope["path"], self.pool.checked_out)
+                self.pool.held_at_answer.append(held)
+            await send(message)
+
+        await self.app(scope, receive, watched_send)
 
 
 @dataclass
@@ -107,6 +132,7 @@ async def serve_api(
     world = ApiWorld(session_factory(worker_engine))
     app = create_app(settings, live_poll_interval=0.1)
     probe = PoolProbe()
+    app.add_middleware(ResponseProbe, pool=probe)
     try:
         async with serve_asgi(app) as url:
             probe.attach(app.state.engine)
