@@ -155,7 +155,7 @@ def temporal_errors(campaign_id: str) -> Iterator[None]:
             # An rpc_timeout that expired is CANCELLED ("Timeout expired"), a server-side
             # deadline DEADLINE_EXCEEDED.
             raise unavailable(
-                f"campaign {campaign_id}: its worker did not answer in time"
+                f"campaign {campaign_id}: Temporal or its worker did not answer in time"
             ) from error
         raise unavailable(f"Temporal refused the call: {error.message}") from error
     except TemporalError as error:
