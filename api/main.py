@@ -60,7 +60,8 @@ def create_app(
 
         async def fetch_status(campaign_id: str) -> StatusDocumentPublic:
             campaign = await asyncio.to_thread(load_visible, sessions, OPERATOR, campaign_id)
-            return await current_status(gateway, sessions, campaign)
+            # The gateway routes use (app.state), so one swapped in is used here too.
+            return await current_status(app.state.temporal, sessions, campaign)
 
         hub = LiveHub(fetch_status, interval=live_poll_interval)
         app.state.settings = resolved

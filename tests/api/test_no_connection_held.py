@@ -4,6 +4,7 @@ the pool as each call goes out), nor while its answer is being written to the cl
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from temporalio.client import (
     WorkflowUpdateHandle,
 )
 from temporalio.testing import WorkflowEnvironment
+from websockets.asyncio.client import connect
 
 from api.temporal_gateway import TemporalGateway
 from tests.api.conftest import eventually
@@ -112,6 +114,12 @@ async def test_no_route_holds_a_connection_while_it_asks_temporal_or_answers(
             )
             assert topped.status_code in (200, 202), topped.text
             assert (await owner.get(f"{path}/top-ups/audit-1")).status_code in (200, 202)
+            live_url = f"{api.url.replace('http', 'ws', 1)}{path}/live"
+            queries = len([call for call, _ in watch.calls if call == "query_workflow"])
+            auth = {"Authorization": f"Bearer {key}"}
+            async with connect(live_url, additional_headers=auth) as live:  # the live route
+                assert json.loads(await live.recv())["status"] == "running"
+            assert len([call for call, _ in watch.calls if call == "query_workflow"]) > queries
             assert (await owner.post(f"{path}/cancel")).status_code == 202
             assert (await operator.get("/readyz")).status_code == 200
 
