@@ -109,3 +109,35 @@ async def test_a_stalled_temporal_bounds_every_request(
             proxy.flowing.set()
             await eventually(lambda: running("query"), timeout=30)
             assert (await owner.post(f"{path}/pause")).status_code == 202
+
+
+async def test_a_worker_gone_for_a_while_is_a_503_not_a_conflict(
+    dev_env: WorkflowEnvironment, sqlite_url: str
+) -> None:
+    # About 20 s after the last poll, the server stops waiting on the task queue and answers
+    # "no poller seen for task queue recently" (FAILED_PRECONDITION, the status code of a
+    # workflow in the wrong state): the API must not call that a 409.
+    async with serve_api(dev_env, sqlite_url) as api:
+        key = await new_owner_key(api, "gone")
+        async with api.client(key) as owner:
+            campaign_id = await new_draft(owner, "Gone")
+            path = f"/v1/campaigns/{campaign_id}"
+            assert (await owner.post(f"{path}/publish")).status_code == 202
+
+            async def running() -> None:
+                answer = await owner.get(f"{path}/status")
+                assert answer.json()["status"] == "running", answer.text
+
+            await eventually(running, timeout=30)
+            await api.stop_worker()
+
+            async def refused_as_no_worker() -> None:
+                status = await owner.get(f"{path}/status")
+                assert status.status_code == 200 and status.json()["source"] == "recorded"
+                paused = await owner.post(f"{path}/pause")
+                if paused.status_code == 409:  # not retried by eventually: fails at once
+                    pytest.fail(f"a worker that is down answered as a conflict: {paused.text}")
+                assert paused.status_code == 503, paused.text
+                assert "no worker is running" in paused.json()["detail"], paused.text
+
+            await eventually(refused_as_no_worker, timeout=90)
