@@ -3,13 +3,18 @@
 Running workflows answer the ``status`` query, and Temporal's description of the run says
 which steps are retrying (one describe beside the query). A campaign that was never published,
 or whose workflow has finished, is answered from its row (the last document the workflow
-recorded), so a finished campaign needs no worker to replay its history.
+recorded), so a finished campaign needs no worker to replay its history. Reading routes
+(``readable_status``) also answer from the row when no worker answers the query within
+``STATUS_QUERY_TIMEOUT`` or Temporal cannot be reached: a worker restart is not an outage for
+dashboards. Every answer says where it came from (``source``). No database connection is held
+while Temporal is asked: each read is its own short session.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import timedelta
 
 import structlog
 from temporalio.client import RPCError, WorkflowExecutionStatus, WorkflowQueryRejectedError
@@ -20,8 +25,18 @@ from temporalio.service import RPCStatusCode
 from api.campaign_store import reload
 from api.problems import Problem
 from api.retrying import retrying_steps
-from api.schemas import BudgetPublic, RetryingStepPublic, StatusDocumentPublic
-from api.temporal_gateway import WORKER_ANSWER_TIMEOUT, TemporalGateway, temporal_errors
+from api.schemas import (
+    BudgetPublic,
+    RetryingStepPublic,
+    StatusAnswerPublic,
+    StatusDocumentPublic,
+)
+from api.temporal_gateway import (
+    STATUS_QUERY_TIMEOUT,
+    WORKER_ANSWER_TIMEOUT,
+    TemporalGateway,
+    temporal_errors,
+)
 from core.contracts import (
     QUERY_STATUS,
     SIGNAL_CANCEL,
@@ -56,22 +71,25 @@ _ACTIVE = frozenset(
 
 def recorded_document(
     campaign: Campaign, execution_status: WorkflowExecutionStatus | None = None
-) -> StatusDocumentPublic:
-    """The last document the workflow recorded on the row, else one built from the row.
+) -> StatusAnswerPublic:
+    """The last document the workflow recorded on the row, else one built from the row;
+    ``recorded_at`` is when the row was last written.
 
     If Temporal says the execution is closed while the record still reads as live (the
     workflow was terminated, or died before recording its end), the closed state wins.
     """
     if campaign.last_status:
-        document = StatusDocumentPublic.model_validate(campaign.last_status)
+        document = StatusAnswerPublic.model_validate(campaign.last_status)
     else:
-        document = StatusDocumentPublic(
+        document = StatusAnswerPublic(
             campaign_id=campaign.id,
             workflow_id=campaign.workflow_id or workflow_id_for(campaign.id),
             status=campaign.status,
             budget=BudgetPublic(total=campaign.budget, remaining=campaign.budget),
             updated_at=campaign.updated_at,
         )
+    document.source = "recorded"
+    document.recorded_at = campaign.updated_at
     if execution_status in _CLOSED_EXECUTION_STATUS and not _is_terminal(document.status):
         closed_as = _CLOSED_EXECUTION_STATUS[execution_status]
         document.status = closed_as.value
@@ -87,15 +105,32 @@ def _is_terminal(status: str) -> bool:
         return False
 
 
+async def readable_status(
+    gateway: TemporalGateway, sessions: SessionFactory, campaign: Campaign
+) -> StatusAnswerPublic:
+    """The document for a reader: the query's answer, else (no worker answered within
+    ``STATUS_QUERY_TIMEOUT``, Temporal unreachable) the last recorded one, re-read."""
+    try:
+        return await current_status(gateway, sessions, campaign, query_timeout=STATUS_QUERY_TIMEOUT)
+    except Problem as problem:
+        if problem.status != 503:
+            raise
+        log.info("status answered from the record", campaign_id=campaign.id, why=problem.detail)
+    fresh = await asyncio.to_thread(_reload, sessions, campaign.id)
+    return recorded_document(fresh or campaign)
+
+
 async def current_status(
     gateway: TemporalGateway,
     sessions: SessionFactory,
     campaign: Campaign,
     *,
     with_retrying: bool = True,
-) -> StatusDocumentPublic:
-    """The campaign's document now; ``with_retrying`` False skips the describe (deciding
-    whether a message fits needs only the status)."""
+    query_timeout: timedelta = WORKER_ANSWER_TIMEOUT,
+) -> StatusAnswerPublic:
+    """The campaign's document now; a 503 problem if its worker does not answer within
+    ``query_timeout``. ``with_retrying`` False skips the describe (deciding whether a message
+    fits needs only the status)."""
     if campaign.workflow_id is None or _is_terminal(campaign.status):
         return recorded_document(campaign)
     client = await gateway.client()
@@ -109,11 +144,11 @@ async def current_status(
     try:
         with temporal_errors(campaign.id):
             try:
-                document: StatusDocumentPublic = await handle.query(
+                document: StatusAnswerPublic = await handle.query(
                     QUERY_STATUS,
-                    result_type=StatusDocumentPublic,
+                    result_type=StatusAnswerPublic,
                     reject_condition=QueryRejectCondition.NOT_OPEN,
-                    rpc_timeout=WORKER_ANSWER_TIMEOUT,
+                    rpc_timeout=query_timeout,
                 )
                 if retrying is not None:
                     document.retrying = await retrying

@@ -65,7 +65,9 @@ def get_top_up_wait(request: Request) -> timedelta:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# Closed when the route returns, before the answer is written: the default ("request") scope
+# would keep the connection checked out, in an open transaction, while a slow client reads.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SessionFactoryDep = Annotated[SessionFactory, Depends(get_session_factory)]
 GatewayDep = Annotated[TemporalGateway, Depends(get_gateway)]
 TopUpWaitDep = Annotated[timedelta, Depends(get_top_up_wait)]

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator, metrics
 
@@ -35,6 +36,9 @@ campaigns; the operator key on everything, and it alone manages owners and parti
 Errors are `application/problem+json`.
 """
 
+DOCS_URL = "/docs"
+DOCS_STATIC_URL = "/docs-static"
+
 
 def create_app(
     settings: Settings | None = None,
@@ -51,6 +55,7 @@ def create_app(
             resolved.database_url,
             pool_size=resolved.db_pool_size,
             max_overflow=resolved.db_max_overflow,
+            pool_timeout=resolved.db_pool_timeout,
         )
         sessions = session_factory(engine)
         gateway = TemporalGateway(resolved.temporal_address, resolved.temporal_namespace)
@@ -58,7 +63,8 @@ def create_app(
 
         async def fetch_status(campaign_id: str) -> StatusDocumentPublic:
             campaign = await asyncio.to_thread(load_visible, sessions, OPERATOR, campaign_id)
-            return await current_status(gateway, sessions, campaign)
+            # The gateway routes use (app.state), so one swapped in is used here too.
+            return await current_status(app.state.temporal, sessions, campaign)
 
         hub = LiveHub(fetch_status, interval=live_poll_interval)
         app.state.settings = resolved
@@ -76,12 +82,19 @@ def create_app(
             # The Temporal client has no close: its connection ends with the process.
             get_logger("campaigns.api").info("api stopped")
 
-    app = FastAPI(
+    # Swagger UI from the files fastapi-offline ships, served by this app: the docs render on a
+    # machine with no internet (FastAPI's default loads them from a CDN). No ReDoc: its page
+    # still loads its logo from redoc.ly.
+    app = FastAPIOffline(
         title="campaigns",
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=DOCS_URL,
+        redoc_url=None,
+        static_url=DOCS_STATIC_URL,
+        # No badge from the online validator: it would send the document to another host.
+        swagger_ui_parameters={"validatorUrl": None},
     )
     install_problem_handlers(app)
     for module in (health, owners, participants, campaigns, campaign_messages, top_ups, live):

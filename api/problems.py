@@ -12,11 +12,16 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.validation_messages import explain
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# Seconds a client should wait before it asks again after a 503: a busy pool frees up, or a
+# worker or database comes back, within moments more often than not.
+RETRY_AFTER_SECONDS = 1
 
 log = structlog.get_logger(__name__)
 
@@ -54,7 +59,14 @@ def unauthorized(detail: str) -> Problem:
 
 
 def unavailable(detail: str, **extensions: Any) -> Problem:
-    return Problem(503, "Service unavailable", detail, **extensions)
+    """A 503 that says when to ask again (``Retry-After``)."""
+    return Problem(
+        503,
+        "Service unavailable",
+        detail,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        **extensions,
+    )
 
 
 def problem_response(
@@ -97,6 +109,24 @@ async def _http_handler(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _pool_timeout_handler(request: Request, error: Exception) -> JSONResponse:
+    # Every pooled connection is in use and none came back within the pool's (short) timeout.
+    log.warning("database pool exhausted", path=request.url.path, error=str(error))
+    return _unavailable_response(request, "the database is busy: no connection is free")
+
+
+async def _database_down_handler(request: Request, error: Exception) -> JSONResponse:
+    # The database refused or dropped the connection (restarting, unreachable, locked).
+    assert isinstance(error, OperationalError)
+    log.warning("database unavailable", path=request.url.path, error=str(error.orig))
+    return _unavailable_response(request, "the database is unavailable")
+
+
+def _unavailable_response(request: Request, detail: str) -> JSONResponse:
+    problem = unavailable(detail)
+    return problem_response(request, 503, problem.title, problem.detail, problem.headers)
+
+
 async def _unexpected_handler(request: Request, error: Exception) -> JSONResponse:
     log.exception("unexpected error", path=request.url.path)
     return problem_response(request, 500, "Internal error", "an unexpected error; it was logged")
@@ -115,4 +145,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _problem_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
+    app.add_exception_handler(PoolTimeoutError, _pool_timeout_handler)
+    app.add_exception_handler(OperationalError, _database_down_handler)
     app.add_exception_handler(Exception, _unexpected_handler)

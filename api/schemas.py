@@ -256,8 +256,17 @@ class StatusDocumentPublic(_Lenient):
     updated_at: datetime | None = None
 
 
+class StatusAnswerPublic(StatusDocumentPublic):
+    """The status document as ``GET /status`` and ``live`` answer it: from the workflow's
+    query, or, when no worker answered in time, the last one recorded in the database."""
+
+    source: Literal["query", "recorded"] = "query"
+    # When the recorded document was written (source "recorded" only).
+    recorded_at: datetime | None = None
+
+
 class CampaignDetailPublic(CampaignPublic):
-    live: StatusDocumentPublic
+    live: StatusAnswerPublic
 
 
 # --- health ----------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///.campaigns/campaigns.db"
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=0, ge=0, le=200)
+    # How long the API waits for a pooled connection before it answers 503 (not 30 s and a 500).
+    db_pool_timeout: float = Field(default=2.0, gt=0, le=60)
 
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"

@@ -31,7 +31,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(database_url: str, *, pool_size: int = 10, max_overflow: int = 0) -> Engine:
+# Seconds a new PostgreSQL connection may take: a server that does not answer (restarting,
+# unreachable) is an error a request can report, not a wait of the kernel's TCP timeout.
+POSTGRES_CONNECT_TIMEOUT = 5
+
+
+def make_engine(
+    database_url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 0,
+    pool_timeout: float = 30.0,
+) -> Engine:
+    """``pool_timeout``: seconds a checkout waits for a free connection before SQLAlchemy raises
+    its ``TimeoutError`` (the API sets it short and answers 503)."""
     url = normalize_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
@@ -43,6 +56,7 @@ def make_engine(database_url: str, *, pool_size: int = 10, max_overflow: int = 0
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=pool_size,
             max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
             pool_pre_ping=True,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -52,7 +66,8 @@ def make_engine(database_url: str, *, pool_size: int = 10, max_overflow: int = 0
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
-        pool_timeout=30,
+        pool_timeout=pool_timeout,
+        connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT},
     )
 
 

@@ -92,6 +92,7 @@ async def start_campaign_workflow(
     name: str,
     task_queue: str,
     start_at: datetime | None = None,
+    rpc_timeout: timedelta | None = None,
 ) -> WorkflowHandle[Any, Any]:
     """Start (or find) the campaign's workflow: the one way a campaign is published.
 
@@ -116,4 +117,5 @@ async def start_campaign_workflow(
             ]
         ),
         static_summary=f"{campaign_type} campaign '{name}' ({campaign_id}) by owner {owner_id}",
+        rpc_timeout=rpc_timeout,
     )

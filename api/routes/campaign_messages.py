@@ -26,7 +26,12 @@ from api.schemas import (
     ReasonRequest,
     SignalSentPublic,
 )
-from api.temporal_gateway import UPDATE_ANSWER_TIMEOUT, TemporalGateway, temporal_errors
+from api.temporal_gateway import (
+    UPDATE_ANSWER_TIMEOUT,
+    WORKER_ANSWER_TIMEOUT,
+    TemporalGateway,
+    temporal_errors,
+)
 from api.validation_messages import explain
 from core.campaign_spec import CampaignSpec
 from core.contracts import (
@@ -95,6 +100,8 @@ async def publish(
                 name=campaign.name,
                 task_queue=settings.task_queue,
                 start_at=start_at,
+                # Bounded: a stalled Temporal is a 503, and a retried publish is safe.
+                rpc_timeout=WORKER_ANSWER_TIMEOUT,
             )
         except WorkflowAlreadyStartedError as error:
             raise conflict(
@@ -160,7 +167,9 @@ async def _signal(
     reason = body.reason if body else None
     client = await gateway.client()
     with temporal_errors(campaign_id):
-        await client.get_workflow_handle(campaign.workflow_id).signal(signal, reason)
+        await client.get_workflow_handle(campaign.workflow_id).signal(
+            signal, reason, rpc_timeout=WORKER_ANSWER_TIMEOUT
+        )
     return SignalSentPublic(
         campaign_id=campaign_id, workflow_id=campaign.workflow_id, signal=signal, reason=reason
     )

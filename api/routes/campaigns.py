@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
-from api.campaign_status import current_status, recorded_document
+from api.campaign_status import readable_status
 from api.campaign_store import (
     CampaignFilter,
     create_campaign,
@@ -32,7 +32,7 @@ from api.schemas import (
     CampaignDetailPublic,
     CampaignPagePublic,
     CampaignPublic,
-    StatusDocumentPublic,
+    StatusAnswerPublic,
     TimelineEventPublic,
     TimelinePublic,
 )
@@ -44,6 +44,8 @@ from core.models import Campaign, Owner
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 
 MAX_PAGE_SIZE = 100
+# Where a status answer came from: "query" (the workflow) or "recorded" (the database).
+STATUS_SOURCE_HEADER = "Campaign-Status-Source"
 
 
 def to_public(campaign: Campaign) -> CampaignPublic:
@@ -121,29 +123,29 @@ async def show(
     sessions: SessionFactoryDep,
     gateway: GatewayDep,
 ) -> CampaignDetailPublic:
-    """The record with ``live``, its status document (the last recorded one if Temporal cannot
-    be reached)."""
+    """The record with ``live``, its status document (the last recorded one if no worker
+    answers in time or Temporal cannot be reached: ``live.source`` says which)."""
     campaign = await asyncio.to_thread(load_visible, sessions, principal, campaign_id)
-    try:
-        live = await current_status(gateway, sessions, campaign)
-    except Problem as problem:
-        if problem.status != status.HTTP_503_SERVICE_UNAVAILABLE:
-            raise
-        live = recorded_document(campaign)
+    live = await readable_status(gateway, sessions, campaign)
     return CampaignDetailPublic.model_validate({**to_public(campaign).model_dump(), "live": live})
 
 
-@router.get("/{campaign_id}/status", response_model=StatusDocumentPublic)
+@router.get("/{campaign_id}/status", response_model=StatusAnswerPublic)
 async def status_document(
     campaign_id: str,
     principal: CurrentPrincipal,
     sessions: SessionFactoryDep,
     gateway: GatewayDep,
-) -> StatusDocumentPublic:
-    """The workflow's ``status`` query; for a draft or a finished campaign, the last recorded
-    document."""
+    response: Response,
+) -> StatusAnswerPublic:
+    """The workflow's ``status`` query (``source: "query"``). For a draft, a finished
+    campaign, or when no worker answers within a few seconds (a worker restart) or Temporal
+    cannot be reached: the last recorded document (``source: "recorded"``, with
+    ``recorded_at``). The ``Campaign-Status-Source`` header says the same."""
     campaign = await asyncio.to_thread(load_visible, sessions, principal, campaign_id)
-    return await current_status(gateway, sessions, campaign)
+    answer = await readable_status(gateway, sessions, campaign)
+    response.headers[STATUS_SOURCE_HEADER] = answer.source
+    return answer
 
 
 @router.get("/{campaign_id}/timeline", response_model=TimelinePublic)

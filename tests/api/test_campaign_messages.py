@@ -185,8 +185,15 @@ async def test_temporal_unreachable_is_503_and_drafts_still_answer(
         assert (await cut_off.get(f"/v1/campaigns/{draft['id']}/status")).json()["status"] == (
             "draft"
         )
-        assert (await cut_off.get(f"{running}/status")).status_code == 503
-        assert (await cut_off.post(f"{running}/pause")).status_code == 503
+        # A reader gets the last recorded document, marked as such; a message is a 503.
+        recorded = await cut_off.get(f"{running}/status")
+        assert recorded.status_code == 200, recorded.text
+        assert recorded.json()["source"] == "recorded"
+        assert recorded.json()["status"] == "running"
+        assert recorded.headers["Campaign-Status-Source"] == "recorded"
+        paused = await cut_off.post(f"{running}/pause")
+        assert paused.status_code == 503
+        assert paused.headers["Retry-After"] == "1"
         # The record still answers, with the last recorded status.
         record = await cut_off.get(running)
         assert record.status_code == 200
