@@ -134,7 +134,7 @@ async def current_status(
     if campaign.workflow_id is None or _is_terminal(campaign.status):
         return recorded_document(campaign)
     client = await gateway.client()
-    handle = client.get_workflow_handle(campaign.workflow_id)
+    handle = client.get_workflow_handle(campaign.workflow_id, result_type=StatusAnswerPublic)
     retrying = (
         asyncio.create_task(_retrying_or_none(gateway, campaign.workflow_id))
         if with_retrying
@@ -166,6 +166,13 @@ async def current_status(
     # Finished (or gone): the row is the record; re-read it, the workflow may just have
     # written its last document.
     fresh = await asyncio.to_thread(_reload, sessions, campaign.id)
+    recorded = recorded_document(fresh or campaign)
+    if execution_status == WorkflowExecutionStatus.COMPLETED and not _is_terminal(recorded.status):
+        # A completed run returned its final document: that, not a guess from "completed"
+        # (a campaign cancelled before its first post completes too, as cancelled).
+        with contextlib.suppress(TemporalError, RPCError):
+            final: StatusAnswerPublic = await handle.result(rpc_timeout=query_timeout)
+            return final
     return recorded_document(fresh or campaign, execution_status)
 
 
