@@ -112,6 +112,7 @@ class ChaosStack:
     temporal_port: int = field(default_factory=free_port)
     api_port: int = field(default_factory=free_port)
     sandbox_port: int = field(default_factory=free_port)
+    worker_metrics_port: int = field(default_factory=free_port)
     parts: dict[str, Part] = field(default_factory=dict)
     # Exits nobody asked for (e.g. the worker giving up while Temporal was down): restarted,
     # and reported.
@@ -144,6 +145,7 @@ class ChaosStack:
             CAMPAIGNS_OPERATOR_API_KEY=self.operator_key,
             CAMPAIGNS_API_PORT=str(self.api_port),
             CAMPAIGNS_SANDBOX_PORT=str(self.sandbox_port),
+            CAMPAIGNS_WORKER_METRICS_PORT=str(self.worker_metrics_port),
             CAMPAIGNS_X_BASE_URL=self.sandbox_url,
             CAMPAIGNS_X_BEARER_TOKEN=SANDBOX_APP_TOKEN,
             CAMPAIGNS_LEDGER_BASE_URL=f"{self.sandbox_url}/ledger",
