@@ -40,3 +40,13 @@ def test_the_check_reports_a_stale_artifact_and_writes_nothing(tmp_path: Path) -
 def test_the_check_command_passes_on_the_committed_tree(capsys: pytest.CaptureFixture[str]) -> None:
     assert build.main(["--check"]) == 0
     assert "contracts/build/campaign_escrow.json: up to date" in capsys.readouterr().out
+
+
+def test_campaigns_contracts_build_check_runs_from_the_cli() -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    result = CliRunner().invoke(app, ["contracts", "build", "--check"])
+    assert result.exit_code == 0, result.output
+    assert "contracts/build/test_token.json: up to date" in result.output
