@@ -20,6 +20,7 @@ from eth_account import Account
 from eth_typing import ChecksumAddress
 from web3 import EthereumTesterProvider, Web3
 from web3.contract import Contract
+from web3.types import Wei
 
 from contracts.artifacts import ESCROW, TEST_TOKEN, load_artifact
 
@@ -49,7 +50,8 @@ def deploy(w3: Web3, name: str, *args: Any, sender: ChecksumAddress) -> Contract
 
 def setup(asset: str) -> Setup:
     w3 = Web3(EthereumTesterProvider())
-    service, owner = w3.eth.accounts[0], w3.eth.accounts[1]
+    accounts = list(w3.eth.accounts)
+    service, owner = accounts[0], accounts[1]
     escrow = deploy(w3, ESCROW, service, sender=service)
     campaign = Web3.keccak(text=f"bench-{asset}")
     if asset == "native":
@@ -58,7 +60,7 @@ def setup(asset: str) -> Setup:
         )
         lock = escrow.functions.lock(campaign, Web3.keccak(text="lock"), BUDGET // 10**6)
         w3.eth.wait_for_transaction_receipt(
-            lock.transact({"from": service, "value": BUDGET // 10**6})
+            lock.transact({"from": service, "value": Wei(BUDGET // 10**6)})
         )
     else:
         token = deploy(w3, TEST_TOKEN, "Bench", "BENCH", 6, sender=service)
