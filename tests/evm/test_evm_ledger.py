@@ -14,7 +14,7 @@ from eth_account import Account
 from eth_typing import HexStr
 
 from clients.evm_ledger import NATIVE_ASSET
-from clients.ports import InsufficientFunds, PermanentError, TransferOrder
+from clients.ports import InsufficientFunds, PermanentError, RetryableError, TransferOrder
 from tests.evm.chain import fresh_addresses
 from tests.evm.port_chain import PortChain
 
@@ -247,3 +247,22 @@ async def test_two_workers_racing_on_one_key_send_one_effect_and_leave_no_gap(
     assert refund.amount == 1_005
     saved = await port_chain.store.carrying("c-1:refund")
     assert saved[0].nonce > filler.nonce
+
+
+async def test_a_pending_transaction_is_waited_for_and_never_replaced(
+    port_chain: PortChain,
+) -> None:
+    escrow_id = await open_escrow(port_chain)
+    tester = port_chain.provider.ethereum_tester
+    tester.disable_auto_mine_transactions()  # a slow chain: sent, not mined yet
+    impatient = port_chain.ledger(receipt_timeout=0)
+    for _attempt in range(2):  # the first send, then the activity's retry while pending
+        with pytest.raises(RetryableError, match="not mined yet"):
+            await impatient.lock("c-1:top-up:slow", escrow_id=escrow_id, amount=5)
+    [saved] = await port_chain.store.carrying("c-1:top-up:slow")
+    tester.mine_blocks(1)
+    tester.enable_auto_mine_transactions()
+    receipt = await impatient.lock("c-1:top-up:slow", escrow_id=escrow_id, amount=5)
+    assert receipt.id.startswith(saved.hash)
+    assert await port_chain.store.carrying("c-1:top-up:slow") == [saved]
+    assert (await impatient.get_escrow(escrow_id)).locked == 1_005
