@@ -19,9 +19,11 @@ from ethereum.ercs import IERC20
 # bench/contract_gas.py.
 MAX_BATCH: constant(uint256) = 500
 
-# A native payout sends the coin with no gas beyond the call stipend: a recipient whose code
-# reverts or burns gas fails alone (PayoutFailed, left unpaid) instead of blocking the batch.
-PAYOUT_GAS: constant(uint256) = 0
+# A native payout forwards this much gas (beyond the 2,300 stipend): enough for a contract
+# wallet's receive hook (a proxy needs more than the stipend), little enough that a recipient
+# burning it costs the batch a bounded amount. A recipient whose code reverts fails alone
+# (PayoutFailed, left unpaid) instead of blocking the batch.
+PAYOUT_GAS: constant(uint256) = 30000
 
 struct Escrow:
     owner: address
@@ -223,7 +225,7 @@ def refund(campaign: bytes32):
     self.escrows[campaign] = escrow
     if amount > 0:
         if escrow.asset == empty(address):
-            send(escrow.owner, amount)
+            raw_call(escrow.owner, b"", value=amount, gas=PAYOUT_GAS)
         else:
             assert extcall IERC20(escrow.asset).transfer(
                 escrow.owner, amount, default_return_value=True

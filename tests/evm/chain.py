@@ -32,6 +32,25 @@ REFUSER_SOURCE = """
 def __default__():
     raise "refused"
 """
+# a contract wallet whose receive hook writes storage: more than the 2,300 gas stipend
+WALLET_SOURCE = """
+# pragma version ~=0.4.3
+received: public(uint256)
+@external
+@payable
+def __default__():
+    self.received += msg.value
+"""
+# a recipient that burns whatever gas it is given
+BURNER_SOURCE = """
+# pragma version ~=0.4.3
+count: uint256
+@external
+@payable
+def __default__():
+    for i: uint256 in range(1000000):
+        self.count += 1
+"""
 
 
 def deploy(w3: Web3, artifact: Artifact, *args: Any, sender: str) -> Contract:
@@ -81,9 +100,13 @@ class Chain:
 
     def deploy_refuser(self) -> str:
         """A contract that refuses every coin sent to it (a hostile or broken wallet)."""
+        return self.deploy_source(REFUSER_SOURCE)
+
+    def deploy_source(self, source: str) -> str:
+        """Compile and deploy a small test contract; its address."""
         import vyper
 
-        out = vyper.compile_code(REFUSER_SOURCE, output_formats=["abi", "bytecode"])
+        out = vyper.compile_code(source, output_formats=["abi", "bytecode"])
         factory = self.w3.eth.contract(abi=out["abi"], bytecode=out["bytecode"])
         tx_hash = factory.constructor().transact({"from": self.service})
         address = self.w3.eth.wait_for_transaction_receipt(tx_hash)["contractAddress"]

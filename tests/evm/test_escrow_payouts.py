@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from web3.types import TxReceipt
 
-from tests.evm.chain import NATIVE, Chain, fresh_addresses, key32, reverts
+from tests.evm.chain import (
+    BURNER_SOURCE,
+    NATIVE,
+    WALLET_SOURCE,
+    Chain,
+    fresh_addresses,
+    key32,
+    reverts,
+)
 
 CAMPAIGN = key32("c-1")
 LOCKED = 1_000
@@ -145,3 +153,16 @@ def test_a_recipient_that_refuses_the_coin_fails_alone(chain: Chain) -> None:
     # left unpaid, so a later batch may pay it once it can take the coin
     assert chain.escrow.functions.paid(CAMPAIGN, refuser).call() == 0
     assert chain.escrow_state(CAMPAIGN)["paid"] == 20
+
+
+def test_a_contract_wallet_is_paid_and_a_gas_burner_fails_alone(chain: Chain) -> None:
+    open_native(chain)
+    wallet = chain.deploy_source(WALLET_SOURCE)
+    burner = chain.deploy_source(BURNER_SOURCE)
+    [person] = fresh_addresses(1)
+    receipt = pay(chain, "c-1:batch:0", [wallet, burner, person], [10, 20, 30])
+    assert receipt["status"] == 1
+    assert balances(chain, [wallet, burner, person]) == [10, 0, 30]
+    assert [e["recipient"] for e in chain.events(receipt, "PayoutFailed")] == [burner]
+    # the burner cost the batch a bounded amount of gas, not the block
+    assert receipt["gasUsed"] < 300_000
