@@ -61,6 +61,17 @@ def batch_key(escrow_id: str, transfers: Sequence[TransferOrder]) -> str:
     return f"{escrow_id}:batch:{digest[:32]}"
 
 
+def _check_amount(key: str, amount: int) -> None:
+    if amount <= 0 or amount >= 2**256:
+        raise PermanentError(f"{key}: amount {amount} is not a positive uint256", status=422)
+
+
+def _one(key: str, receipts: list[Receipt]) -> Receipt:
+    if len(receipts) != 1:  # the key was spent on chain by a transaction this store lost
+        raise PermanentError(f"{key}: its transaction logged no effect", status=409)
+    return receipts[0]
+
+
 class EvmLedger:
     def __init__(
         self,
@@ -97,15 +108,19 @@ class EvmLedger:
     async def lock(self, key: str, *, escrow_id: str, amount: int) -> Receipt:
         state = await self._state(escrow_id)
         value = amount if state["asset"] == ZERO_ADDRESS else 0
+        _check_amount(key, amount)
         args = [chain_id_of(escrow_id), AsyncWeb3.keccak(text=key), amount]
-        [receipt] = await self._effect(key, escrow_id, "lock", "lock", args, value=value)
-        return receipt
+        return _one(key, await self._effect(key, escrow_id, "lock", "lock", args, value=value))
 
     async def transfer_batch(
         self, escrow_id: str, transfers: Sequence[TransferOrder]
     ) -> list[Receipt]:
         if len(transfers) > MAX_TRANSFERS_PER_BATCH:
             raise ValueError(f"{len(transfers)} transfers; the most is {MAX_TRANSFERS_PER_BATCH}")
+        for order in transfers:
+            _check_amount(order.key, order.amount)
+            if not AsyncWeb3.is_address(order.to):
+                raise PermanentError(f"{order.key}: {order.to!r} is not an address", status=422)
         receipts: list[Receipt] = []
         refused: list[str] = []
         for start in range(0, len(transfers), self._per_transaction):
@@ -124,8 +139,9 @@ class EvmLedger:
         return receipts
 
     async def refund(self, key: str, *, escrow_id: str) -> Receipt:
-        [receipt] = await self._effect(key, escrow_id, "refund", "refund", [chain_id_of(escrow_id)])
-        return receipt
+        return _one(
+            key, await self._effect(key, escrow_id, "refund", "refund", [chain_id_of(escrow_id)])
+        )
 
     async def close(self, key: str, *, escrow_id: str) -> Escrow:
         await self._effect(key, escrow_id, "close", "close", [chain_id_of(escrow_id)])

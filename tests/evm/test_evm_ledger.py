@@ -18,6 +18,8 @@ from clients.ports import InsufficientFunds, PermanentError, RetryableError, Tra
 from tests.evm.chain import fresh_addresses
 from tests.evm.port_chain import PortChain
 
+ZERO = "0x" + "00" * 20
+
 
 async def open_escrow(port_chain: PortChain, campaign: str = "c-1", amount: int = 1_000) -> str:
     ledger = port_chain.ledger()
@@ -226,7 +228,16 @@ async def test_bad_input_is_a_clear_permanent_error(port_chain: PortChain) -> No
     assert missing.value.status == 404
     with pytest.raises(PermanentError, match="no such escrow"):
         await ledger.refund("nope:refund", escrow_id="nope")
-    assert port_chain.store.saved == {}
+    escrow_id = await open_escrow(port_chain)
+    saved = dict(port_chain.store.saved)
+    with pytest.raises(PermanentError, match="not an address") as bad_wallet:
+        await ledger.transfer_batch(escrow_id, [TransferOrder("c-1:payout:u", "bob", 1)])
+    assert bad_wallet.value.status == 422
+    with pytest.raises(PermanentError, match="not a positive uint256"):
+        await ledger.transfer_batch(escrow_id, [TransferOrder("c-1:payout:u", ZERO, -1)])
+    with pytest.raises(PermanentError, match="not a positive uint256"):
+        await ledger.lock("c-1:top-up:zero", escrow_id=escrow_id, amount=0)
+    assert port_chain.store.saved == saved
 
 
 async def test_two_workers_racing_on_one_key_send_one_effect_and_leave_no_gap(
