@@ -21,17 +21,25 @@ CONTRACTS_DIR = Path(__file__).resolve().parent
 BUILD_DIR = CONTRACTS_DIR / "build"
 
 
-def compile_contract(name: str) -> dict[str, Any]:
+class BuildError(Exception):
+    """A source that does not compile: the compiler's message, without its traceback."""
+
+
+def compile_contract(name: str, source_dir: Path = CONTRACTS_DIR) -> dict[str, Any]:
     """The artifact of one source, as a JSON-ready dict (compiled now, nothing written)."""
     import vyper  # only the build needs the compiler
+    from vyper.exceptions import VyperException
 
-    path = CONTRACTS_DIR / f"{name}.vy"
+    path = source_dir / f"{name}.vy"
     source = path.read_text("utf-8")
-    out = vyper.compile_code(
-        source,
-        contract_path=f"contracts/{name}.vy",
-        output_formats=["abi", "bytecode", "bytecode_runtime"],
-    )
+    try:
+        out = vyper.compile_code(
+            source,
+            contract_path=f"contracts/{name}.vy",
+            output_formats=["abi", "bytecode", "bytecode_runtime"],
+        )
+    except VyperException as error:
+        raise BuildError(f"contracts/{name}.vy does not compile:\n{error}") from error
     return {
         "name": name,
         "compiler": f"vyper {vyper.__version__}",
@@ -47,15 +55,18 @@ def artifact_text(artifact: dict[str, Any]) -> str:
     return json.dumps(artifact, indent=2, sort_keys=True) + "\n"
 
 
-def build(*, check: bool = False, build_dir: Path = BUILD_DIR) -> list[str]:
+def build(
+    *, check: bool = False, source_dir: Path = CONTRACTS_DIR, build_dir: Path = BUILD_DIR
+) -> list[str]:
     """Compile every contract; write (or, with ``check``, compare) the artifacts.
 
     Returns the names whose artifact was (or, with ``check``, would be) changed.
     """
+    # compile everything before writing anything: a source that fails leaves no half build
+    texts = {name: artifact_text(compile_contract(name, source_dir)) for name in CONTRACT_NAMES}
     changed = []
-    for name in CONTRACT_NAMES:
+    for name, text in texts.items():
         target = build_dir / f"{name}.json"
-        text = artifact_text(compile_contract(name))
         if target.exists() and target.read_text("utf-8") == text:
             continue
         changed.append(name)
@@ -74,8 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     return run(check=args.check)
 
 
-def run(*, check: bool) -> int:
-    changed = build(check=check)
+def run(*, check: bool, source_dir: Path = CONTRACTS_DIR, build_dir: Path = BUILD_DIR) -> int:
+    try:
+        changed = build(check=check, source_dir=source_dir, build_dir=build_dir)
+    except BuildError as error:
+        print(error, file=sys.stderr)
+        return 2
     for name in CONTRACT_NAMES:
         state = ("stale" if check else "written") if name in changed else "up to date"
         print(f"contracts/build/{name}.json: {state}")

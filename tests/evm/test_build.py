@@ -50,3 +50,18 @@ def test_campaigns_contracts_build_check_runs_from_the_cli() -> None:
     result = CliRunner().invoke(app, ["contracts", "build", "--check"])
     assert result.exit_code == 0, result.output
     assert "contracts/build/test_token.json: up to date" in result.output
+
+
+def test_a_source_that_does_not_compile_is_a_clear_error_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sources, artifacts = tmp_path / "src", tmp_path / "build"
+    sources.mkdir()
+    for name in CONTRACT_NAMES:
+        (sources / f"{name}.vy").write_text((build.CONTRACTS_DIR / f"{name}.vy").read_text())
+    (sources / "test_token.vy").write_text("# pragma version ~=0.4.3\n@external\ndef f( -> :\n")
+    assert build.run(check=False, source_dir=sources, build_dir=artifacts) == 2
+    error = capsys.readouterr().err
+    assert "contracts/test_token.vy does not compile" in error
+    assert "Traceback" not in error
+    assert not artifacts.exists()
