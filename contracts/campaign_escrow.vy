@@ -119,6 +119,7 @@ def balance_of(campaign: bytes32) -> uint256:
 def create(campaign: bytes32, owner: address, asset: address):
     self._only_service()
     assert owner != empty(address), "owner is the zero address"
+    assert asset == empty(address) or asset.is_contract, "asset is not a token contract"
     assert self.escrows[campaign].owner == empty(address), "escrow exists"
     self.escrows[campaign] = Escrow(
         owner=owner, asset=asset, locked=0, paid=0, refunded=0, settled=False, closed=False

@@ -81,3 +81,10 @@ def test_the_test_token_mints_only_for_its_deployer(chain: Chain) -> None:
     with reverts("only the minter"):
         chain.send(token.functions.mint(chain.stranger, 1), sender=chain.stranger)
     assert balance(token, chain.stranger) == 0
+
+
+def test_an_asset_that_is_not_a_contract_is_refused_at_create(chain: Chain) -> None:
+    # a token call to an address without code would "succeed" with nothing moved
+    with reverts("asset is not a token contract"):
+        chain.send(chain.escrow.functions.create(CAMPAIGN, chain.owner, chain.stranger))
+    assert chain.escrow_state(CAMPAIGN)["owner"] == "0x" + "00" * 20
