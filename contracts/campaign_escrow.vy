@@ -152,9 +152,12 @@ def lock(campaign: bytes32, key: bytes32, amount: uint256):
     escrow.locked += amount
     self.escrows[campaign] = escrow
     if escrow.asset != empty(address):
+        # measured, not trusted: a token that takes a fee would leave the escrow short
+        held: uint256 = staticcall IERC20(escrow.asset).balanceOf(self)
         assert extcall IERC20(escrow.asset).transferFrom(
             escrow.owner, self, amount, default_return_value=True
         ), "token transfer failed"
+        assert staticcall IERC20(escrow.asset).balanceOf(self) == held + amount, "token took a fee"
     log Locked(campaign=campaign, key=key, amount=amount, locked=escrow.locked)
 
 

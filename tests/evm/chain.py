@@ -41,6 +41,30 @@ received: public(uint256)
 def __default__():
     self.received += msg.value
 """
+# a token that keeps 1% of every transfer: the escrow must notice it holds less
+FEE_TOKEN_SOURCE = """
+# pragma version ~=0.4.3
+balanceOf: public(HashMap[address, uint256])
+allowance: public(HashMap[address, HashMap[address, uint256]])
+@deploy
+def __init__():
+    self.balanceOf[msg.sender] = 10**9
+@external
+def approve(spender: address, amount: uint256) -> bool:
+    self.allowance[msg.sender][spender] = amount
+    return True
+@external
+def transfer(receiver: address, amount: uint256) -> bool:
+    self.balanceOf[msg.sender] -= amount
+    self.balanceOf[receiver] += amount - amount // 100
+    return True
+@external
+def transferFrom(sender: address, receiver: address, amount: uint256) -> bool:
+    self.allowance[sender][msg.sender] -= amount
+    self.balanceOf[sender] -= amount
+    self.balanceOf[receiver] += amount - amount // 100
+    return True
+"""
 # a recipient that burns whatever gas it is given
 BURNER_SOURCE = """
 # pragma version ~=0.4.3
@@ -102,13 +126,13 @@ class Chain:
         """A contract that refuses every coin sent to it (a hostile or broken wallet)."""
         return self.deploy_source(REFUSER_SOURCE)
 
-    def deploy_source(self, source: str) -> str:
+    def deploy_source(self, source: str, sender: str | None = None) -> str:
         """Compile and deploy a small test contract; its address."""
         import vyper
 
         out = vyper.compile_code(source, output_formats=["abi", "bytecode"])
         factory = self.w3.eth.contract(abi=out["abi"], bytecode=out["bytecode"])
-        tx_hash = factory.constructor().transact({"from": self.service})
+        tx_hash = factory.constructor().transact({"from": sender or self.service})
         address = self.w3.eth.wait_for_transaction_receipt(tx_hash)["contractAddress"]
         return str(address)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from web3.contract import Contract
 
-from tests.evm.chain import Chain, fresh_addresses, key32, reverts
+from contracts.artifacts import TEST_TOKEN, load_artifact
+from tests.evm.chain import FEE_TOKEN_SOURCE, Chain, fresh_addresses, key32, reverts
 
 CAMPAIGN = key32("c-token")
 
@@ -88,3 +89,16 @@ def test_an_asset_that_is_not_a_contract_is_refused_at_create(chain: Chain) -> N
     with reverts("asset is not a token contract"):
         chain.send(chain.escrow.functions.create(CAMPAIGN, chain.owner, chain.stranger))
     assert chain.escrow_state(CAMPAIGN)["owner"] == "0x" + "00" * 20
+
+
+def test_a_token_that_takes_a_fee_cannot_lock_less_than_it_claims(chain: Chain) -> None:
+    fee_token = chain.w3.eth.contract(
+        address=chain.deploy_source(FEE_TOKEN_SOURCE, sender=chain.owner),
+        abi=load_artifact(TEST_TOKEN).abi,
+    )
+    chain.send(fee_token.functions.approve(chain.escrow.address, 1_000), sender=chain.owner)
+    chain.send(chain.escrow.functions.create(CAMPAIGN, chain.owner, fee_token.address))
+    with reverts("token took a fee"):
+        chain.send(chain.escrow.functions.lock(CAMPAIGN, key32("lock"), 1_000))
+    assert chain.escrow_state(CAMPAIGN)["locked"] == 0
+    assert balance(fee_token, chain.escrow.address) == 0
