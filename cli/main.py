@@ -35,6 +35,23 @@ app.command("demo")(demo.demo)
 app.command("reconcile")(reconcile.reconcile)
 
 
+# The escrow smart contract: compile its sources into the committed artifacts (contracts/build.py).
+contracts_app = typer.Typer(help="The escrow smart contract.", no_args_is_help=True)
+
+
+@contracts_app.command("build")
+def contracts_build(
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if one is stale."),
+) -> None:
+    """Compile contracts/*.vy into contracts/build/*.json (abi, bytecode, compiler version)."""
+    from contracts.build import run
+
+    raise typer.Exit(run(check=check))
+
+
+app.add_typer(contracts_app, name="contracts")
+
+
 @app.command(
     "chaos",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},

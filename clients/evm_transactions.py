@@ -1,0 +1,229 @@
+"""Signed transactions that are sent exactly once: the half of the EVM ledger that knows
+nothing of the escrow (``clients.evm_ledger`` is the other).
+
+A transaction is signed once per effect key and its bytes and hash are saved in the
+``TransactionStore`` *before* they are sent; every later attempt resends those same bytes, so
+a lost response or a crash after the send can never make a second transaction. A send that
+errors is judged by the chain (our hash known there means it was sent), never by signing
+again; an effect is done only with a successful receipt.
+
+Nonces come from the store (``reserve_nonce``), so attempts running side by side never share
+one; an attempt that reserved a nonce but lost the race to save its key fills that nonce with
+an empty self-transfer, so no gap blocks the transactions after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from eth_account.signers.local import LocalAccount
+from eth_typing import HexStr
+from web3 import AsyncWeb3
+from web3.exceptions import TransactionNotFound
+from web3.types import TxParams, Wei
+
+from clients.ports import PermanentError, RetryableError
+
+RECEIPT_POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class StoredTransaction:
+    """A signed transaction saved under the key of the effect it carries."""
+
+    key: str
+    escrow_id: str
+    kind: str  # escrow | lock | payout | refund | close | filler
+    sender: str
+    nonce: int
+    raw: str  # the signed bytes, hex
+    hash: str
+    # a payout batch: the (transfer key, recipient) pairs it carries
+    covers: tuple[tuple[str, str], ...] = ()
+
+
+class TransactionStore(Protocol):
+    """Where signed transactions wait under their keys (the effect table, in the worker)."""
+
+    async def reserve_nonce(self, sender: str, chain_nonce: int) -> int:
+        """A nonce never handed out before: at least ``chain_nonce``, above all reserved."""
+        ...
+
+    async def save(self, tx: StoredTransaction) -> StoredTransaction:
+        """Save ``tx`` unless one is saved under its key; return the saved one (first wins)."""
+        ...
+
+    async def carrying(self, key: str) -> list[StoredTransaction]:
+        """The transactions saved under ``key`` or covering it, oldest first."""
+        ...
+
+    async def of_escrow(self, escrow_id: str) -> list[StoredTransaction]: ...
+
+
+@dataclass
+class MemoryTransactionStore:
+    """A ``TransactionStore`` in memory: for tests, and the sandbox (one process, no restart)."""
+
+    saved: dict[str, StoredTransaction] = field(default_factory=dict)
+    next_nonce: dict[str, int] = field(default_factory=dict)
+
+    async def reserve_nonce(self, sender: str, chain_nonce: int) -> int:
+        nonce = max(chain_nonce, self.next_nonce.get(sender, 0))
+        self.next_nonce[sender] = nonce + 1
+        return nonce
+
+    async def save(self, tx: StoredTransaction) -> StoredTransaction:
+        return self.saved.setdefault(tx.key, tx)
+
+    async def carrying(self, key: str) -> list[StoredTransaction]:
+        return [
+            tx
+            for tx in self.saved.values()
+            if key == tx.key or any(covered == key for covered, _ in tx.covers)
+        ]
+
+    async def of_escrow(self, escrow_id: str) -> list[StoredTransaction]:
+        return [tx for tx in self.saved.values() if tx.escrow_id == escrow_id]
+
+
+@dataclass(frozen=True)
+class Call:
+    """What one effect sends: a contract call, its value, and what the transaction covers."""
+
+    key: str
+    escrow_id: str
+    kind: str
+    to: str
+    data: str
+    value: int = 0
+    covers: tuple[tuple[str, str], ...] = ()
+
+
+class TransactionSender:
+    def __init__(
+        self,
+        w3: AsyncWeb3[Any],
+        account: LocalAccount,
+        store: TransactionStore,
+        *,
+        receipt_timeout: float = 120.0,
+    ) -> None:
+        self._w3 = w3
+        self._account = account
+        self._store = store
+        self._receipt_timeout = receipt_timeout
+        self._signing = asyncio.Lock()  # one key at a time from reservation to saved
+
+    async def send_once(self, call: Call) -> tuple[StoredTransaction, Any]:
+        """The transaction of ``call.key`` (signed and saved now if none is) and its
+        successful receipt. A call the chain refuses raises ``PermanentError`` whose
+        ``detail`` is the revert reason."""
+        tx = await self._saved(call.key) or await self._sign_and_save(call)
+        mined = await self._send(tx)
+        if mined["status"] != 1:
+            raise PermanentError(f"{call.key}: transaction {tx.hash} reverted", status=409)
+        return tx, mined
+
+    async def mined(self, tx: StoredTransaction) -> Any:
+        """Its receipt, or None while it is not mined (or was never sent)."""
+        try:
+            return await self._w3.eth.get_transaction_receipt(HexStr(tx.hash))
+        except TransactionNotFound:
+            return None
+
+    async def _saved(self, key: str) -> StoredTransaction | None:
+        return next((t for t in await self._store.carrying(key) if t.key == key), None)
+
+    async def _sign_and_save(self, call: Call) -> StoredTransaction:
+        gas = await self._estimate(call)
+        async with self._signing:
+            if (again := await self._saved(call.key)) is not None:
+                return again
+            tx = await self._signed(call, gas * 5 // 4)
+            saved = await self._store.save(tx)
+        if saved.hash != tx.hash:  # another process saved this key first: fill our nonce
+            await self._fill(tx)
+        return saved
+
+    async def _fill(self, lost: StoredTransaction) -> None:
+        """An empty self-transfer on a nonce whose transaction will never be sent."""
+        key = f"{lost.key}:filler:{lost.nonce}"
+        me = self._account.address
+        gap = await self._signed(Call(key, lost.escrow_id, "filler", me, "0x"), 21_000, lost.nonce)
+        await self._send(await self._store.save(gap))
+
+    async def _signed(self, call: Call, gas: int, nonce: int | None = None) -> StoredTransaction:
+        sender = self._account.address
+        if nonce is None:
+            chain_nonce = await self._w3.eth.get_transaction_count(sender, "pending")
+            nonce = await self._store.reserve_nonce(sender, chain_nonce)
+        latest = await self._w3.eth.get_block("latest")
+        tip = await self._w3.eth.max_priority_fee
+        body: dict[str, Any] = {
+            "type": 2,
+            "chainId": await self._w3.eth.chain_id,
+            "nonce": nonce,
+            "to": call.to,
+            "data": call.data,
+            "value": call.value,
+            "gas": gas,
+            "maxPriorityFeePerGas": tip,
+            # twice the base fee: the same bytes stay valid while the base fee rises a while
+            "maxFeePerGas": 2 * int(latest.get("baseFeePerGas", 0)) + tip,
+        }
+        signed = self._account.sign_transaction(body)
+        raw, tx_hash = signed.raw_transaction.to_0x_hex(), signed.hash.to_0x_hex()
+        return StoredTransaction(
+            call.key, call.escrow_id, call.kind, sender, nonce, raw, tx_hash, call.covers
+        )
+
+    async def _estimate(self, call: Call) -> int:
+        """Gas for the call; a call the contract refuses is refused here, before signing."""
+        params: TxParams = {
+            "from": self._account.address,
+            "to": AsyncWeb3.to_checksum_address(call.to),
+            "data": HexStr(call.data),
+            "value": Wei(call.value),
+        }
+        try:
+            return int(await self._w3.eth.estimate_gas(params))
+        except Exception as error:
+            text = str(error)
+            if "revert" not in text:
+                raise RetryableError(f"estimating {call.key}: {text}") from error
+            reason = text.split("execution reverted:", 1)[-1].strip()
+            raise PermanentError(
+                f"{call.key}: the contract refuses: {reason}", status=409, detail=reason
+            ) from error
+
+    async def _send(self, tx: StoredTransaction) -> Any:
+        """Send the saved bytes (again) and wait for the receipt. An error from the node is
+        judged by the chain: our hash known there means it was sent."""
+        try:
+            await self._w3.eth.send_raw_transaction(HexStr(tx.raw))
+        except Exception as error:
+            if await self._known(tx):
+                pass  # "already known", or "nonce too low" for our own mined transaction
+            elif await self._w3.eth.get_transaction_count(self._account.address) > tx.nonce:
+                raise PermanentError(
+                    f"{tx.key}: nonce {tx.nonce} went to another transaction; not re-signed",
+                    status=409,
+                ) from error
+            else:
+                raise RetryableError(f"{tx.key}: sending {tx.hash}: {error}") from error
+        deadline = time.monotonic() + self._receipt_timeout
+        while (mined := await self.mined(tx)) is None:
+            if time.monotonic() > deadline:
+                raise RetryableError(f"{tx.key}: {tx.hash} not mined yet")
+            await asyncio.sleep(RECEIPT_POLL_SECONDS)
+        return mined
+
+    async def _known(self, tx: StoredTransaction) -> bool:
+        try:
+            await self._w3.eth.get_transaction(HexStr(tx.hash))
+        except TransactionNotFound:
+            return False
+        return True
