@@ -2,28 +2,60 @@
 
 Console output by default; JSON lines with ``CAMPAIGNS_LOG_FORMAT=json``. Temporal's workflow
 and activity loggers attach a ``temporal_workflow`` / ``temporal_activity`` dict to their
-records; those become top-level fields (``workflow_id``, ``run_id``, ``activity_id``, ...), so a
-log line can be found from the Web UI and back.
+records; those become top-level fields (``workflow_id``, ``run_id``, ``activity_type``,
+``attempt``, ...) and ``campaign_id`` is read off the workflow ID, so a log line can be found
+from the Web UI and back.
+
+Exceptions: a WARNING or below (a retry: Temporal's "Completing activity as failed", a failed
+workflow task) is one line whose ``error`` field is the reason (``Type: message``, its causes
+after ``; caused by``), never a traceback. An ERROR or above (a bug) also carries
+``exception``, a short plain traceback (the last frames) printed under the console line or a
+string field in JSON. Local variables are never rendered.
+
+Secrets: every rendered line passes through ``redact``: the configured secret values (from
+Settings, and any ``register_secret`` adds later) and well-known shapes (``Bearer <x>``,
+``ck_<x>``, an ``Authorization`` value, a 0x-prefixed 64-hex private key) become ``***``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import sys
-from collections.abc import Mapping
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from types import TracebackType
 from typing import Any, TextIO
 
 import structlog
+from pydantic import SecretStr
 from structlog.typing import EventDict, Processor, WrappedLogger
 from temporalio import activity, workflow
+from temporalio.exceptions import ApplicationError
 
 from core.config import Settings
+from core.contracts import DISTRIBUTION_WORKFLOW_ID_SUFFIX, WORKFLOW_ID_PREFIX
 
 _TEMPORAL_EXTRAS = ("temporal_workflow", "temporal_activity")
 # Chatty at INFO about their own machinery on every start.
 _QUIET_LOGGERS = ("alembic.runtime.plugins", "httpx", "httpcore")
 # Temporal names the run differently for workflows and activities; one field name reads better.
 _RENAMED_FIELDS = {"workflow_run_id": "run_id"}
+# A bug's traceback keeps its last frames: where it broke, not the whole framework stack.
+TRACEBACK_FRAMES = 8
+_MAX_REASON_LENGTH = 500
+_MAX_CAUSES = 4
+MASK = "***"
+
+
+def campaign_id_of(workflow_id: str) -> str | None:
+    """The campaign a workflow ID belongs to (``campaign-<id>``, ``campaign-<id>-distribution``)."""
+    if not workflow_id.startswith(WORKFLOW_ID_PREFIX):
+        return None
+    campaign_id = workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
+    return campaign_id.removesuffix(DISTRIBUTION_WORKFLOW_ID_SUFFIX) or None
 
 
 def lift_temporal_context(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
@@ -37,7 +69,119 @@ def lift_temporal_context(_logger: WrappedLogger, _method: str, event_dict: Even
             for key, value in details.items():
                 name = str(key)
                 event_dict.setdefault(_RENAMED_FIELDS.get(name, name), value)
+    workflow_id = event_dict.get("workflow_id")
+    if isinstance(workflow_id, str) and (campaign_id := campaign_id_of(workflow_id)):
+        event_dict.setdefault("campaign_id", campaign_id)
     return event_dict
+
+
+# --- exceptions ---------------------------------------------------------------------------
+
+_ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
+
+def _exc_info_of(value: Any) -> _ExcInfo | None:
+    if value is True:
+        value = sys.exc_info()
+    if isinstance(value, BaseException):
+        return type(value), value, value.__traceback__
+    if isinstance(value, tuple) and len(value) == 3 and isinstance(value[1], BaseException):
+        return value  # type: ignore[return-value]
+    return None
+
+
+def _one_reason(error: BaseException) -> str:
+    if isinstance(error, ApplicationError):
+        kind, message = error.type or type(error).__name__, error.message
+    else:
+        kind, message = type(error).__name__, str(error)
+    return f"{kind}: {message}" if message else kind
+
+
+def describe_error(error: BaseException) -> str:
+    """One line: the error's type and message, then its causes (Temporal wraps them)."""
+    reasons: list[str] = []
+    current: BaseException | None = error
+    while current is not None and len(reasons) < _MAX_CAUSES:
+        reasons.append(_one_reason(current))
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    reason = " ".join("; caused by ".join(reasons).split())
+    return reason if len(reason) <= _MAX_REASON_LENGTH else reason[:_MAX_REASON_LENGTH] + "..."
+
+
+def summarize_exception(_logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
+    """Turn ``exc_info`` into ``error`` (always) and ``exception`` (ERROR and above only)."""
+    exc_info = _exc_info_of(event_dict.pop("exc_info", None))
+    if exc_info is None:
+        return event_dict
+    event_dict.setdefault("error", describe_error(exc_info[1]))
+    level = logging.getLevelName(str(event_dict.get("level", method)).upper())
+    if isinstance(level, int) and level >= logging.ERROR:
+        # Plain traceback module: frames and source lines, never the frames' local variables.
+        lines = traceback.format_exception(*exc_info, limit=-TRACEBACK_FRAMES)
+        event_dict["exception"] = "".join(lines).rstrip("\n")
+    return event_dict
+
+
+# --- secrets ------------------------------------------------------------------------------
+
+# Shorter values would mask ordinary words; real secrets are far longer.
+_MIN_SECRET_LENGTH = 6
+_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?)[^\"'\n,}]+"), rf"\g<1>{MASK}"),
+    (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+"), rf"\g<1>{MASK}"),
+    (re.compile(r"\bck_[A-Za-z0-9_-]{6,}"), f"ck_{MASK}"),
+    (re.compile(r"\b0x[0-9a-fA-F]{64}\b"), f"0x{MASK}"),
+)
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+
+def register_secret(value: str | SecretStr | None) -> None:
+    """Mask ``value`` in every line logged from now on (e.g. an owner's X token)."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if not value or len(value) < _MIN_SECRET_LENGTH:
+        return
+    escaped = json.dumps(value)[1:-1]  # how the JSON renderer writes it
+    with _secrets_lock:
+        _secrets.update({value, escaped})
+
+
+def register_settings_secrets(settings: Settings) -> None:
+    for value in (
+        settings.operator_api_key,
+        settings.api_key,
+        settings.x_bearer_token,
+        settings.ledger_api_key,
+    ):
+        register_secret(value)
+
+
+def redact(text: str) -> str:
+    with _secrets_lock:
+        known = sorted(_secrets, key=len, reverse=True)
+    for secret in known:
+        text = text.replace(secret, MASK)
+    for pattern, replacement in _SHAPES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redacted(render: Callable[[WrappedLogger, str, EventDict], Any]) -> Processor:
+    """The renderer, then the secrets masked in what it wrote (tracebacks included)."""
+
+    def render_redacted(logger: WrappedLogger, method: str, event_dict: EventDict) -> str:
+        rendered = render(logger, method, event_dict)
+        text = rendered.decode() if isinstance(rendered, bytes) else str(rendered)
+        return redact(text)
+
+    return render_redacted
+
+
+# --- configuration ------------------------------------------------------------------------
 
 
 def _shared_processors() -> list[Processor]:
@@ -50,20 +194,27 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
-def _renderer(log_format: str, stream: TextIO) -> list[Processor]:
+def _renderer(log_format: str, stream: TextIO) -> Processor:
     if log_format == "json":
-        return [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+        return _redacted(structlog.processors.JSONRenderer())
     colors = bool(getattr(stream, "isatty", lambda: False)())
-    return [structlog.dev.ConsoleRenderer(colors=colors)]
+    # summarize_exception has already replaced exc_info; plain_traceback is the fallback
+    # that, unlike the default rich formatter, prints no local variables.
+    console = structlog.dev.ConsoleRenderer(
+        colors=colors, exception_formatter=structlog.dev.plain_traceback
+    )
+    return _redacted(console)
 
 
 def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> None:
     """Route structlog and the stdlib root logger to one handler on ``stream`` (stderr).
 
     Calling it again replaces the handler instead of adding a second one, so output is never
-    doubled (tests reconfigure; processes call it once at start).
+    doubled (tests reconfigure; processes call it once at start). The settings' secrets are
+    registered for masking; secrets registered before stay registered.
     """
     output = stream if stream is not None else sys.stderr
+    register_settings_secrets(settings)
     shared = _shared_processors()
     structlog.configure(
         processors=[
@@ -79,7 +230,8 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> No
         foreign_pre_chain=[*shared, lift_temporal_context],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            *_renderer(settings.log_format, output),
+            summarize_exception,
+            _renderer(settings.log_format, output),
         ],
     )
     handler = logging.StreamHandler(output)

@@ -7,13 +7,22 @@ import json
 import logging
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from core.config import Settings
-from core.logging import configure_logging, get_logger
+from core.log_context import LogContextInterceptor
+from core.logging import campaign_id_of, configure_logging, get_logger, register_secret
+from tests.core.log_context_workflow import (
+    LEAKED_TOKEN,
+    LogContextWorkflow,
+    count_in_a_thread,
+    flaky_call,
+)
 from tests.core.logging_workflow import LoggingWorkflow, greet_in_log
 from tests.helpers import new_worker
 
@@ -94,3 +103,135 @@ async def test_temporal_loggers_carry_workflow_and_activity_ids(
     assert from_activity[0]["activity_type"] == "greet_in_log"
     assert from_activity[0]["activity_id"]
     assert from_activity[0]["run_id"] == from_workflow[0]["run_id"]
+
+
+# --- one line per retry, no locals, no secrets ----------------------------------------------
+
+SECRET_LOCAL = "local-value-9d1e44"
+
+
+def fail_like_x(token: str) -> None:
+    request_headers = {"authorization": f"Bearer {token}", "marker": SECRET_LOCAL}
+    raise ApplicationError(
+        f"X POST /2/tweets: 503 (sent {len(request_headers)} headers)", type="XUnavailable"
+    ) from ConnectionError("peer reset")
+
+
+def log_a_retry_and_a_bug(token: str) -> None:
+    """What Temporal does on a retry (WARNING with exc_info) and our API on a bug (ERROR)."""
+    try:
+        fail_like_x(token)
+    except ApplicationError:
+        logging.getLogger("temporalio.activity").warning(
+            "Completing activity as failed", exc_info=True
+        )
+    try:
+        owner_key = f"ck_{token}"
+        raise RuntimeError(f"lost the ledger acting for {owner_key}")
+    except RuntimeError:
+        get_logger("api.problems").exception("unexpected error", path="/v1/campaigns")
+
+
+@pytest.mark.parametrize("log_format", ["json", "console"])
+def test_a_retry_is_one_line_with_its_reason_and_a_bug_has_no_locals(
+    log_output: io.StringIO, log_format: str
+) -> None:
+    configure_logging(Settings(log_format=log_format), stream=log_output)
+    log_a_retry_and_a_bug("tok-" + uuid.uuid4().hex)
+
+    text = log_output.getvalue()
+    assert SECRET_LOCAL not in text, "a frame's local variables were rendered"
+    retry_line = text.splitlines()[0]
+    assert "Completing activity as failed" in retry_line
+    assert "XUnavailable: X POST /2/tweets: 503 (sent 2 headers)" in retry_line
+    assert "caused by ConnectionError: peer reset" in retry_line
+    bug = text.split("unexpected error", 1)[1]
+    assert "Traceback (most recent call last)" in bug and "RuntimeError" in bug
+    assert text.count("Traceback") == 1, "the retry printed a traceback"
+    if log_format == "json":
+        retry, error = json_lines(log_output)
+        assert "exception" not in retry and "exc_info" not in retry
+        assert error["level"] == "error" and "Traceback" in error["exception"]
+        assert error["error"].startswith("RuntimeError: lost the ledger acting for ck_***")
+
+
+@pytest.mark.parametrize("log_format", ["json", "console"])
+def test_secrets_are_masked_in_fields_messages_and_tracebacks(
+    log_output: io.StringIO, log_format: str
+) -> None:
+    operator_key = "op-" + uuid.uuid4().hex
+    configure_logging(
+        Settings(
+            log_format=log_format, operator_api_key=operator_key, ledger_api_key="lk-" + "7" * 20
+        ),
+        stream=log_output,
+    )
+    owner_x_token = "owner-x-" + uuid.uuid4().hex
+    register_secret(owner_x_token)
+    private_key = "0x" + "ab" * 32
+    owner_key = "ck_" + "Zq-9_" * 8
+    stranger_bearer = "never-registered-" + uuid.uuid4().hex
+    log = get_logger("campaigns.test")
+    log.info(f"operator {operator_key} acts", token=owner_x_token, key=private_key)
+    log.warning("rejected", headers={"Authorization": f"Bearer {stranger_bearer}"})
+    log.info("owner key", given=owner_key, ledger="lk-" + "7" * 20)
+    logging.getLogger("httpx").error("Authorization: Basic dXNlcjpwYXNz sent")
+    log_a_retry_and_a_bug(owner_x_token)
+
+    text = log_output.getvalue()
+    for secret in (
+        operator_key,
+        owner_x_token,
+        private_key,
+        owner_key,
+        stranger_bearer,
+        "lk-" + "7" * 20,
+        "dXNlcjpwYXNz",
+    ):
+        assert secret not in text, secret
+    assert "***" in text and "ck_***" in text
+
+
+async def test_every_activity_line_names_campaign_workflow_activity_and_attempt(
+    time_skipping_env: WorkflowEnvironment, log_output: io.StringIO
+) -> None:
+    configure_logging(Settings(log_format="json"), stream=log_output)
+    client = time_skipping_env.client
+    campaign_id = uuid.uuid4().hex
+    workflow_id = f"campaign-{campaign_id}"
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        async with new_worker(
+            client,
+            LogContextWorkflow,
+            activities=[count_in_a_thread, flaky_call],
+            activity_executor=executor,
+            interceptors=[LogContextInterceptor()],
+        ) as worker:
+            result = await client.execute_workflow(
+                LogContextWorkflow.run, "ada", id=workflow_id, task_queue=worker.task_queue
+            )
+    assert result == "called for ada"
+
+    lines = json_lines(log_output)
+    assert LEAKED_TOKEN not in log_output.getvalue()
+    ours = [line for line in lines if line["logger"] in {"activities.test", "clients.test"}]
+    assert [line["event"] for line in ours] == ["counting in a thread", "calling X", "calling X"]
+    assert [line["attempt"] for line in ours] == [1, 1, 2]
+    retries = [line for line in lines if line["event"] == "Completing activity as failed"]
+    assert len(retries) == 1
+    assert retries[0]["error"] == "XUnavailable: X POST /2/tweets: 503 with Bearer ***"
+    assert retries[0]["level"] == "warning" and "exception" not in retries[0]
+    for line in [*ours, *retries]:
+        assert line["campaign_id"] == campaign_id
+        assert line["workflow_id"] == workflow_id
+        assert line["activity_type"] in {"count_in_a_thread", "flaky_call"}
+    from_workflow = [line for line in lines if line["logger"] == "temporalio.workflow"]
+    assert from_workflow and all(line["campaign_id"] == campaign_id for line in from_workflow)
+    assert all(line["attempt"] == 1 for line in from_workflow)
+
+
+def test_campaign_id_is_read_off_its_workflow_ids() -> None:
+    assert campaign_id_of("campaign-c1") == "c1"
+    assert campaign_id_of("campaign-c1-distribution") == "c1"
+    assert campaign_id_of("logging-c1") is None
+    assert campaign_id_of("campaign-") is None
