@@ -19,6 +19,7 @@ Settings, and any ``register_secret`` adds later) and well-known shapes (``Beare
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -47,7 +48,10 @@ _RENAMED_FIELDS = {"workflow_run_id": "run_id"}
 TRACEBACK_FRAMES = 8
 _MAX_REASON_LENGTH = 500
 _MAX_CAUSES = 4
+_TRACEBACK_LOGGED = "_campaigns_traceback_logged"
 MASK = "***"
+# In JSON only: the console line keeps campaign, workflow, activity type and attempt.
+_CONSOLE_OMITTED_FIELDS = ("namespace", "task_queue", "run_id", "workflow_type", "activity_id")
 
 
 def campaign_id_of(workflow_id: str) -> str | None:
@@ -103,7 +107,10 @@ def describe_error(error: BaseException) -> str:
     reasons: list[str] = []
     current: BaseException | None = error
     while current is not None and len(reasons) < _MAX_CAUSES:
-        reasons.append(_one_reason(current))
+        reason = _one_reason(current)
+        # Our activities re-raise a client's error as an ApplicationError of the same words.
+        if not reasons or reasons[-1] != reason:
+            reasons.append(reason)
         current = current.__cause__ or (
             None if current.__suppress_context__ else current.__context__
         )
@@ -118,11 +125,20 @@ def summarize_exception(_logger: WrappedLogger, method: str, event_dict: EventDi
         return event_dict
     event_dict.setdefault("error", describe_error(exc_info[1]))
     level = logging.getLevelName(str(event_dict.get("level", method)).upper())
-    if isinstance(level, int) and level >= logging.ERROR:
+    if isinstance(level, int) and level >= logging.ERROR and _first_traceback_of(exc_info[1]):
         # Plain traceback module: frames and source lines, never the frames' local variables.
         lines = traceback.format_exception(*exc_info, limit=-TRACEBACK_FRAMES)
         event_dict["exception"] = "".join(lines).rstrip("\n")
     return event_dict
+
+
+def _first_traceback_of(error: BaseException) -> bool:
+    """True once per exception: our 500 handler logs it, then uvicorn logs it again."""
+    if getattr(error, _TRACEBACK_LOGGED, False):
+        return False
+    with contextlib.suppress(AttributeError, TypeError):
+        setattr(error, _TRACEBACK_LOGGED, True)
+    return True
 
 
 # --- secrets ------------------------------------------------------------------------------
@@ -194,16 +210,27 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
-def _renderer(log_format: str, stream: TextIO) -> Processor:
+def for_the_console(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """A short line: the IDs an operator searches by, and a line break inside a message
+    (Temporal's DEBUG lines print protobufs) written as ``\\n``; a bug's traceback stays below."""
+    for name in _CONSOLE_OMITTED_FIELDS:
+        event_dict.pop(name, None)
+    for key, value in event_dict.items():
+        if key != "exception" and isinstance(value, str) and "\n" in value:
+            event_dict[key] = value.rstrip("\r\n").replace("\r\n", "\n").replace("\n", "\\n")
+    return event_dict
+
+
+def _renderer(log_format: str, stream: TextIO) -> list[Processor]:
     if log_format == "json":
-        return _redacted(structlog.processors.JSONRenderer())
+        return [_redacted(structlog.processors.JSONRenderer())]
     colors = bool(getattr(stream, "isatty", lambda: False)())
     # summarize_exception has already replaced exc_info; plain_traceback is the fallback
     # that, unlike the default rich formatter, prints no local variables.
     console = structlog.dev.ConsoleRenderer(
         colors=colors, exception_formatter=structlog.dev.plain_traceback
     )
-    return _redacted(console)
+    return [for_the_console, _redacted(console)]
 
 
 def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> None:
@@ -231,7 +258,7 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> No
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             summarize_exception,
-            _renderer(settings.log_format, output),
+            *_renderer(settings.log_format, output),
         ],
     )
     handler = logging.StreamHandler(output)
