@@ -48,3 +48,12 @@ class LogContextWorkflow:
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=10)),
         )
+
+
+@workflow.defn
+class BuggyWorkflow:
+    """A bug in workflow code: its task fails and Temporal retries the task, logging each try."""
+
+    @workflow.run
+    async def run(self, name: str) -> str:
+        raise RuntimeError(f"no such step for {name}")

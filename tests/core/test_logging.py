@@ -19,12 +19,13 @@ from core.log_context import LogContextInterceptor
 from core.logging import campaign_id_of, configure_logging, get_logger, register_secret
 from tests.core.log_context_workflow import (
     LEAKED_TOKEN,
+    BuggyWorkflow,
     LogContextWorkflow,
     count_in_a_thread,
     flaky_call,
 )
 from tests.core.logging_workflow import LoggingWorkflow, greet_in_log
-from tests.helpers import new_worker
+from tests.helpers import assert_eventually, new_worker
 
 
 @pytest.fixture
@@ -235,3 +236,29 @@ def test_campaign_id_is_read_off_its_workflow_ids() -> None:
     assert campaign_id_of("campaign-c1-distribution") == "c1"
     assert campaign_id_of("logging-c1") is None
     assert campaign_id_of("campaign-") is None
+
+
+async def test_a_failing_workflow_task_is_one_warning_line_with_its_reason(
+    time_skipping_env: WorkflowEnvironment, log_output: io.StringIO
+) -> None:
+    configure_logging(Settings(log_format="console"), stream=log_output)
+    client = time_skipping_env.client
+    campaign_id = uuid.uuid4().hex
+    async with new_worker(client, BuggyWorkflow) as worker:
+        handle = await client.start_workflow(
+            BuggyWorkflow.run, "ada", id=f"campaign-{campaign_id}", task_queue=worker.task_queue
+        )
+
+        def task_failure_logged() -> str:
+            failed = [
+                line for line in log_output.getvalue().splitlines() if "Failed activation" in line
+            ]
+            assert failed, "no workflow task failed yet"
+            return failed[0]
+
+        line = await assert_eventually(task_failure_logged, timeout=20)
+        await handle.terminate("the test saw what it needed")
+    assert "[warning" in line
+    assert "error='RuntimeError: no such step for ada'" in line
+    assert f"campaign_id={campaign_id}" in line and "attempt=1" in line
+    assert "Traceback" not in log_output.getvalue()
