@@ -1,25 +1,44 @@
-"""Every log line an activity writes names its campaign, workflow, activity type and attempt.
+"""Every log line from a workflow or an activity names its campaign, workflow, activity type
+and attempt, and Temporal's Rust core logs through the same handler as everything else.
 
-Temporal's own activity logger adds those IDs as ``extra`` (``core.logging`` lifts them);
-lines from our code and the libraries it calls (structlog, httpx, SQLAlchemy) do not. This
-worker interceptor binds the same fields as structlog context variables for the duration of
-each activity attempt; Temporal copies the context into the thread of a synchronous activity.
-Workflows need nothing here: their only logger is ``workflow.logger``, which carries the IDs.
+Temporal's Python loggers add the IDs as ``extra`` (``core.logging`` lifts them); lines from
+our code and the libraries it calls (structlog, httpx, SQLAlchemy) do not. The worker
+interceptor here binds the same fields as structlog context variables for the duration of each
+activity attempt; Temporal copies the context into the thread of a synchronous activity.
+Workflows need nothing: their only logger is ``workflow.logger``, which carries the IDs.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import structlog
 from temporalio import activity
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
     Interceptor,
 )
 
-from core.logging import campaign_id_of
+from core.contracts import DISTRIBUTION_WORKFLOW_ID_SUFFIX, WORKFLOW_ID_PREFIX
+
+CORE_LOGGER = "temporalio.core"
+
+
+def campaign_id_of(workflow_id: str) -> str | None:
+    """The campaign a workflow ID belongs to (``campaign-<id>``, ``campaign-<id>-distribution``)."""
+    if not workflow_id.startswith(WORKFLOW_ID_PREFIX):
+        return None
+    campaign_id = workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
+    return campaign_id.removesuffix(DISTRIBUTION_WORKFLOW_ID_SUFFIX) or None
 
 
 def activity_log_fields(info: activity.Info) -> dict[str, Any]:
@@ -47,3 +66,23 @@ class LogContextInterceptor(Interceptor):
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
         return _BindActivityContext(next)
+
+
+def core_log_forwarding_runtime() -> Runtime:
+    """A Temporal runtime whose Rust core (polling, task failures, server warnings) logs to the
+    ``temporalio.core`` stdlib logger, so its lines are formatted and masked like ours, instead
+    of printing its own lines straight to stderr."""
+    forwarding = LogForwardingConfig(
+        logger=logging.getLogger(CORE_LOGGER),
+        # The target and the core's fields become fields of the line (core.logging).
+        append_target_to_name=False,
+        prepend_target_on_message=False,
+        append_log_fields_to_message=False,
+    )
+    levels = TelemetryFilter(core_level="WARN", other_level="ERROR")
+    return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(levels, forwarding)))
+
+
+def forward_core_logs() -> None:
+    """Make that runtime the default; call before the process connects its first client."""
+    Runtime.set_default(core_log_forwarding_runtime(), error_if_already_set=False)

@@ -37,7 +37,7 @@ from temporalio import activity, workflow
 from temporalio.exceptions import ApplicationError
 
 from core.config import Settings
-from core.contracts import DISTRIBUTION_WORKFLOW_ID_SUFFIX, WORKFLOW_ID_PREFIX
+from core.log_context import campaign_id_of
 
 _TEMPORAL_EXTRAS = ("temporal_workflow", "temporal_activity")
 # Chatty at INFO about their own machinery on every start.
@@ -54,14 +54,6 @@ MASK = "***"
 _CONSOLE_OMITTED_FIELDS = ("namespace", "task_queue", "run_id", "workflow_type", "activity_id")
 
 
-def campaign_id_of(workflow_id: str) -> str | None:
-    """The campaign a workflow ID belongs to (``campaign-<id>``, ``campaign-<id>-distribution``)."""
-    if not workflow_id.startswith(WORKFLOW_ID_PREFIX):
-        return None
-    campaign_id = workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
-    return campaign_id.removesuffix(DISTRIBUTION_WORKFLOW_ID_SUFFIX) or None
-
-
 def lift_temporal_context(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     """Copy the IDs Temporal's loggers put in ``extra`` onto the event as plain fields."""
     record = event_dict.get("_record")
@@ -73,6 +65,12 @@ def lift_temporal_context(_logger: WrappedLogger, _method: str, event_dict: Even
             for key, value in details.items():
                 name = str(key)
                 event_dict.setdefault(_RENAMED_FIELDS.get(name, name), value)
+    # Forwarded from Temporal's Rust core (core.log_context.core_log_forwarding_runtime).
+    core_log = getattr(record, "temporal_log", None)
+    if core_log is not None:
+        event_dict.setdefault("core_target", core_log.target)
+        for key, value in dict(core_log.fields).items():
+            event_dict.setdefault(str(key), value)
     workflow_id = event_dict.get("workflow_id")
     if isinstance(workflow_id, str) and (campaign_id := campaign_id_of(workflow_id)):
         event_dict.setdefault("campaign_id", campaign_id)
@@ -233,6 +231,20 @@ def _renderer(log_format: str, stream: TextIO) -> list[Processor]:
     return [for_the_console, _redacted(console)]
 
 
+class _MaskedStreamHandler(logging.StreamHandler[TextIO]):
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (stdlib's name)
+        """The stdlib would print the record's raw message and arguments, secrets and all."""
+        error = sys.exc_info()[1]
+        reason = type(error).__name__ if error else "unknown error"
+        note = f"a log line from {record.name} could not be written: {reason}\n"
+        for stream in (self.stream, sys.stderr):  # the stream itself may be what failed
+            try:
+                stream.write(note)
+                return
+            except Exception:  # noqa: S112 (nothing else to tell)
+                continue
+
+
 def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> None:
     """Route structlog and the stdlib root logger to one handler on ``stream`` (stderr).
 
@@ -261,7 +273,7 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> No
             *_renderer(settings.log_format, output),
         ],
     )
-    handler = logging.StreamHandler(output)
+    handler = _MaskedStreamHandler(output)
     handler.setFormatter(formatter)
     handler.set_name("campaigns")
     root = logging.getLogger()

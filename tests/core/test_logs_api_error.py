@@ -48,22 +48,44 @@ async def explode(principal: CurrentPrincipal, request: Request) -> None:
     raise RuntimeError(f"ledger refused {owner_key} (held {len(held)}; operator {OPERATOR_KEY})")
 
 
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+@contextlib.contextmanager
+def uvicorn_loggers_as_in_a_fresh_process() -> Iterator[None]:
+    """Other tests serve with uvicorn's default log config, which leaves handlers of its own on
+    these loggers (writing, unmasked, to a stream pytest has closed since). ``campaigns api``
+    never installs them; neither may this test."""
+    loggers = [logging.getLogger(name) for name in UVICORN_LOGGERS]
+    saved = [(logger.handlers[:], logger.propagate) for logger in loggers]
+    for logger in loggers:
+        logger.handlers.clear()
+        logger.propagate = True
+    try:
+        yield
+    finally:
+        for logger, (handlers, propagate) in zip(loggers, saved, strict=True):
+            logger.handlers[:] = handlers
+            logger.propagate = propagate
+
+
 @contextlib.asynccontextmanager
 async def serve_like_the_cli(app: FastAPI) -> AsyncIterator[str]:
     # log_config=None as in cli/stack.py: uvicorn's own lines go through configure_logging's.
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    with uvicorn_loggers_as_in_a_fresh_process():
+        task = asyncio.create_task(server.serve())
 
-    def started() -> None:
-        assert server.started and server.servers, "server not started yet"
+        def started() -> None:
+            assert server.started and server.servers, "server not started yet"
 
-    try:
-        await assert_eventually(started, timeout=20)
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=20)
+        try:
+            await assert_eventually(started, timeout=20)
+            yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, timeout=20)
 
 
 @pytest.mark.parametrize("log_format", ["json", "console"])
