@@ -151,6 +151,9 @@ _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
+# One alternation, longest first, rebuilt when a secret is added: a line is scanned once
+# however many owners' tokens the worker has seen.
+_secrets_pattern: re.Pattern[str] | None = None
 
 
 def register_secret(value: str | SecretStr | None) -> None:
@@ -160,8 +163,13 @@ def register_secret(value: str | SecretStr | None) -> None:
     if not value or len(value) < _MIN_SECRET_LENGTH:
         return
     escaped = json.dumps(value)[1:-1]  # how the JSON renderer writes it
+    global _secrets_pattern
     with _secrets_lock:
+        if {value, escaped} <= _secrets:
+            return
         _secrets.update({value, escaped})
+        ordered = sorted(_secrets, key=len, reverse=True)
+        _secrets_pattern = re.compile("|".join(map(re.escape, ordered)))
 
 
 def register_settings_secrets(settings: Settings) -> None:
@@ -175,10 +183,9 @@ def register_settings_secrets(settings: Settings) -> None:
 
 
 def redact(text: str) -> str:
-    with _secrets_lock:
-        known = sorted(_secrets, key=len, reverse=True)
-    for secret in known:
-        text = text.replace(secret, MASK)
+    known = _secrets_pattern
+    if known is not None:
+        text = known.sub(MASK, text)
     for pattern, replacement in _SHAPES:
         text = pattern.sub(replacement, text)
     return text
