@@ -144,8 +144,15 @@ def _first_traceback_of(error: BaseException) -> bool:
 # Shorter values would mask ordinary words; real secrets are far longer.
 _MIN_SECRET_LENGTH = 6
 _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?)[^\"'\n,}]+"), rf"\g<1>{MASK}"),
-    (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+"), rf"\g<1>{MASK}"),
+    # The value is a scheme and a credential ("Basic dXNl...") or a bare credential.
+    (
+        re.compile(
+            r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}]+(?:[ \t]+[^\s\"',;}]+)?"
+        ),
+        rf"\g<1>{MASK}",
+    ),
+    # 8+ characters: "bearer token missing" keeps its words; a real token is far longer.
+    (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"), rf"\g<1>{MASK}"),
     (re.compile(r"\bck_[A-Za-z0-9_-]{6,}"), f"ck_{MASK}"),
     (re.compile(r"\b0x[0-9a-fA-F]{64}\b"), f"0x{MASK}"),
 )

@@ -22,7 +22,7 @@ from core.log_context import (
     campaign_id_of,
     core_log_forwarding_runtime,
 )
-from core.logging import configure_logging, get_logger, register_secret
+from core.logging import configure_logging, get_logger, redact, register_secret
 from tests.core.log_context_workflow import (
     LEAKED_TOKEN,
     BuggyWorkflow,
@@ -338,3 +338,22 @@ def test_a_closed_stream_does_not_print_the_raw_message_elsewhere(
     stderr = capsys.readouterr().err
     assert owner_key not in stderr
     assert "a log line from some.library could not be written: ValueError" in stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("Authorization: Basic dXNlcjpwYXNz sent", "Authorization: *** sent"),
+        ("{'authorization': 'Bearer owner-x-abc', 'n': 1}", "{'authorization': '***', 'n': 1}"),
+        ('{"Authorization": "Bearer zz"} x', '{"Authorization": "***"} x'),
+        ("sent Bearer abcdefgh123 to X", "sent Bearer *** to X"),
+        ("key ck_Zq9_abcdefgh-1 revoked", "key ck_*** revoked"),
+        ("signer 0x" + "aB" * 32 + " ready", "signer 0x*** ready"),
+        # Words stay words: no credential follows.
+        ("bearer token missing", "bearer token missing"),
+        ("check_after_secs=5", "check_after_secs=5"),
+        ("tx 0x" + "ab" * 31, "tx 0x" + "ab" * 31),
+    ],
+)
+def test_secret_shapes_are_masked_and_nothing_around_them(text: str, masked: str) -> None:
+    assert redact(text) == masked
