@@ -29,17 +29,6 @@ OPERATOR_KEY = "operator-key-" + uuid.uuid4().hex
 LOCAL_MARKER = "local-marker-" + uuid.uuid4().hex
 
 
-@pytest.fixture
-def captured() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    level = root.level
-    stream = io.StringIO()
-    yield stream
-    root.setLevel(level)
-    for handler in [h for h in root.handlers if h.get_name() == "campaigns"]:
-        root.removeHandler(handler)
-
-
 async def explode(principal: CurrentPrincipal, request: Request) -> None:
     """A bug in a route: what it holds in locals and says in its message is the caller's key."""
     authorization = request.headers["authorization"]
@@ -92,7 +81,7 @@ async def serve_like_the_cli(app: FastAPI) -> AsyncIterator[str]:
 async def test_a_500_logs_a_short_traceback_without_locals_or_the_callers_key(
     time_skipping_env: WorkflowEnvironment,
     sqlite_url: str,
-    captured: io.StringIO,
+    log_output: io.StringIO,
     capfd: pytest.CaptureFixture[str],
     log_format: str,
 ) -> None:
@@ -104,7 +93,7 @@ async def test_a_500_logs_a_short_traceback_without_locals_or_the_callers_key(
         log_format=log_format,
         log_level="DEBUG",
     )
-    configure_logging(settings, stream=captured)
+    configure_logging(settings, stream=log_output)
     app = create_app(settings)
     app.add_api_route("/v1/test/explode", explode, methods=["GET"])
     async with serve_like_the_cli(app) as url, httpx.AsyncClient(base_url=url) as http:
@@ -122,7 +111,7 @@ async def test_a_500_logs_a_short_traceback_without_locals_or_the_callers_key(
     assert response.headers["content-type"] == "application/problem+json"
     assert owner_key not in response.text and "Traceback" not in response.text
 
-    text = captured.getvalue()
+    text = log_output.getvalue()
     everything = text + "".join(capfd.readouterr())
     assert owner_key not in everything and OPERATOR_KEY not in everything, "a secret was logged"
     assert LOCAL_MARKER not in text and "locals" not in text, "a frame's locals were rendered"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import re
 import uuid
 from collections.abc import Iterator
@@ -40,17 +39,6 @@ def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def captured() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    level = root.level
-    stream = io.StringIO()
-    yield stream
-    root.setLevel(level)
-    for handler in [h for h in root.handlers if h.get_name() == "campaigns"]:
-        root.removeHandler(handler)
-
-
 def console_fields(line: str) -> dict[str, str]:
     """The ``key=value`` pairs and the ``[logger]`` of a console line (enough to check them)."""
     fields = dict(re.findall(r"(\w+)=(\S+)", line))
@@ -73,7 +61,7 @@ def parsed_lines(text: str, log_format: str) -> list[dict[str, object]]:
 async def test_a_campaign_under_faults_logs_one_line_per_retry_with_its_ids_and_no_secret(
     skipping_client: Client,  # noqa: F811
     sqlite_engine: Engine,
-    captured: io.StringIO,
+    log_output: io.StringIO,
     capfd: pytest.CaptureFixture[str],
     log_format: str,
 ) -> None:
@@ -84,7 +72,7 @@ async def test_a_campaign_under_faults_logs_one_line_per_retry_with_its_ids_and_
             ledger_api_key=LEDGER_KEY,
             operator_api_key=OPERATOR_KEY,
         ),
-        stream=captured,
+        stream=log_output,
     )
     async with campaign_stack(skipping_client, sqlite_engine) as stack:
         with Session(sqlite_engine) as session:
@@ -109,7 +97,7 @@ async def test_a_campaign_under_faults_logs_one_line_per_retry_with_its_ids_and_
             doc = await outcome(handle)
     assert doc.status == "closed", doc.failure
 
-    text = captured.getvalue()
+    text = log_output.getvalue()
     everything = text + "".join(capfd.readouterr())
     for secret in (owner_token, stack.app_token, LEDGER_KEY, OPERATOR_KEY):
         assert secret not in everything, "a secret was logged"
