@@ -23,7 +23,7 @@ from clients.ports import Ledger, SocialPlatform
 from clients.x_api import XApiClient
 from core.config import Settings, get_settings
 from core.db import SessionFactory, make_engine, session_factory
-from core.log_context import LogContextInterceptor, forward_core_logs
+from core.log_context import LogContextInterceptor
 from core.logging import configure_logging, get_logger, register_secret
 from core.temporal import connect
 from workflows.campaign import CampaignWorkflow
@@ -103,7 +103,6 @@ def _secret(value: Any) -> str | None:
 
 async def run_worker(settings: Settings) -> None:
     configure_logging(settings)
-    forward_core_logs()
     log = get_logger("campaigns.worker")
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     engine = make_engine(

@@ -83,6 +83,13 @@ def core_log_forwarding_runtime() -> Runtime:
     return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(levels, forwarding)))
 
 
+_forwarding = False
+
+
 def forward_core_logs() -> None:
-    """Make that runtime the default; call before the process connects its first client."""
-    Runtime.set_default(core_log_forwarding_runtime(), error_if_already_set=False)
+    """Make that runtime the default, once per process; clients connected before keep theirs,
+    so ``configure_logging`` calls this before a process connects its first client."""
+    global _forwarding
+    if not _forwarding:
+        Runtime.set_default(core_log_forwarding_runtime(), error_if_already_set=False)
+        _forwarding = True

@@ -37,7 +37,7 @@ from temporalio import activity, workflow
 from temporalio.exceptions import ApplicationError
 
 from core.config import Settings
-from core.log_context import campaign_id_of
+from core.log_context import campaign_id_of, forward_core_logs
 
 _TEMPORAL_EXTRAS = ("temporal_workflow", "temporal_activity")
 # Chatty at INFO about their own machinery on every start.
@@ -264,7 +264,8 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> No
 
     Calling it again replaces the handler instead of adding a second one, so output is never
     doubled (tests reconfigure; processes call it once at start). The settings' secrets are
-    registered for masking; secrets registered before stay registered.
+    registered for masking; secrets registered before stay registered. Temporal's Rust core
+    logs through the same handler from the process's next client on.
     """
     output = stream if stream is not None else sys.stderr
     register_settings_secrets(settings)
@@ -300,6 +301,7 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> No
     # The IDs are rendered as fields; Temporal's default also appends them to the message text.
     workflow.logger.workflow_info_on_message = False
     activity.logger.activity_info_on_message = False
+    forward_core_logs()
 
 
 def get_logger(name: str | None = None, **initial: Any) -> structlog.stdlib.BoundLogger:

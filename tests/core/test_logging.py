@@ -19,7 +19,6 @@ from core.log_context import (
     CORE_LOGGER,
     LogContextInterceptor,
     campaign_id_of,
-    core_log_forwarding_runtime,
 )
 from core.logging import configure_logging, get_logger
 from tests.core.log_context_workflow import (
@@ -226,14 +225,11 @@ async def test_temporals_rust_core_logs_through_our_handler(
     time_skipping_env: WorkflowEnvironment, log_output: io.StringIO
 ) -> None:
     """The core warns when a worker starts against this test server (a capability it lacks);
-    without forwarding that line is printed straight to stderr, unformatted and unmasked."""
+    without forwarding that line is printed straight to stderr, unformatted and unmasked.
+    A client connected after ``configure_logging`` (the default runtime) forwards."""
     configure_logging(Settings(log_format="json"), stream=log_output)
     config = time_skipping_env.client.service_client.config
-    client = await Client.connect(
-        config.target_host,
-        namespace=time_skipping_env.client.namespace,
-        runtime=core_log_forwarding_runtime(),
-    )
+    client = await Client.connect(config.target_host, namespace=time_skipping_env.client.namespace)
     async with new_worker(client, LoggingWorkflow, activities=[greet_in_log]) as worker:
         await client.execute_workflow(
             LoggingWorkflow.run, "ada", id=f"logging-{uuid.uuid4()}", task_queue=worker.task_queue
