@@ -27,7 +27,8 @@ from clients.ports import Ledger, SocialPlatform
 from clients.x_api import XApiClient
 from core.config import Settings, SettingsError, get_settings
 from core.db import SessionFactory, make_engine, session_factory
-from core.logging import configure_logging, get_logger
+from core.log_context import LogContextInterceptor
+from core.logging import configure_logging, get_logger, register_secret
 from core.temporal import connect, prometheus_runtime, report_campaigns_needing_attention
 from workflows.campaign import CampaignWorkflow
 from workflows.distribution import DistributionWorkflow
@@ -78,7 +79,13 @@ def build_worker(
     ledger_api_key: str | None = None,
     **worker_options: Any,
 ) -> Worker:
-    """A worker with the real clients; the worker process and the tests build it alike."""
+    """A worker with the real clients; the worker process and the tests build it alike.
+
+    Its tokens are masked in every log line, and every activity's lines carry its IDs.
+    """
+    register_secret(x_bearer_token)
+    register_secret(ledger_api_key)
+    interceptors = [LogContextInterceptor(), *worker_options.pop("interceptors", ())]
     social = XApiClient(http, x_base_url, x_bearer_token)
     ledger = LedgerClient(http, ledger_base_url, api_key=ledger_api_key)
     activities = campaign_activities(
@@ -89,6 +96,7 @@ def build_worker(
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
         activities=activities,
+        interceptors=interceptors,
         **worker_options,
     )
 

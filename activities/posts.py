@@ -48,6 +48,7 @@ from clients.ports import (
 )
 from core.campaign_spec import CampaignSpec, Media
 from core.db import SessionFactory
+from core.logging import register_secret
 from core.metrics import LOOKED_UP, RECORDED, activity_meter, count_effect_found_done
 from core.models import Campaign, Owner
 
@@ -87,6 +88,7 @@ class PostActivities:
             owner = session.get(Owner, campaign.owner_id)
             if owner is None:
                 raise not_found(f"owner {campaign.owner_id}")
+            register_secret(owner.x_access_token)
             return Author(
                 campaign_id=campaign.id,
                 x_user_id=owner.x_user_id,
