@@ -21,6 +21,7 @@ COPY activities ./activities
 COPY api ./api
 COPY cli ./cli
 COPY migrations ./migrations
+COPY contracts ./contracts
 
 RUN pip install . \
     && useradd --system --uid 10001 --home-dir /var/lib/campaigns --create-home campaigns
