@@ -1,4 +1,5 @@
-"""The sandbox's X: users, posts, likes, reposts and media uploads, kept in memory.
+"""The sandbox's X: users, posts, likes, reposts and media uploads, kept in memory (and in
+the state file when it has one: every change marks what it touched in ``dirty``).
 
 Pure state and rules, no HTTP: the routes in ``x_routes`` and ``media_routes`` call these
 methods while holding the sandbox lock, so every change is atomic.
@@ -97,6 +98,50 @@ class XWorld:
         self._live_texts: Counter[tuple[str, str]] = Counter()
         # Bearer tokens X no longer accepts (POST /sandbox/tokens/revoke).
         self.revoked_tokens: set[str] = set()
+        # (kind, id) of what changed since the state file last saw it (sandbox.persistence).
+        self.dirty: set[tuple[str, str]] = set()
+
+    def restore(
+        self,
+        *,
+        users: list[XUser],
+        posts: list[XPost],
+        media: list[MediaUpload],
+        revoked: set[str],
+    ) -> None:
+        """Rebuild a saved world: the indexes in creation order, and the ID sequences past
+        every saved ID, so no new post or upload ever reuses one."""
+        for user in users:
+            self.users[user.id] = user
+            self.users_by_token[user.token] = user
+        for post in sorted(posts, key=lambda p: int(p.id)):
+            self._index(post)
+        self.media = {upload.id: upload for upload in media}
+        self.revoked_tokens = set(revoked)
+        last_post = max((int(p.id) - _POST_ID_BASE for p in posts), default=0)
+        last_media = max((int(m.id) - _MEDIA_ID_BASE for m in media), default=0)
+        self._post_seq = itertools.count(last_post + 1)
+        self._media_seq = itertools.count(last_media + 1)
+        self.dirty.clear()
+
+    def _index(self, post: XPost) -> None:
+        self.posts[post.id] = post
+        if not post.deleted:
+            self._live_texts[(post.author_id, post.text)] += 1
+        self._by_author.setdefault(post.author_id, []).append(post.id)
+        self._by_conversation.setdefault(post.conversation_id, []).append(post.id)
+        if post.in_reply_to_post_id:
+            self._replies_to.setdefault(post.in_reply_to_post_id, []).append(post.id)
+        if post.quoted_post_id:
+            self._quotes_of.setdefault(post.quoted_post_id, []).append(post.id)
+
+    def revoke_token(self, token: str) -> None:
+        self.revoked_tokens.add(token)
+        self.dirty.add(("revoked", token))
+
+    def restore_token(self, token: str) -> None:
+        self.revoked_tokens.discard(token)
+        self.dirty.add(("revoked", token))
 
     # --- users -------------------------------------------------------------------------
 
@@ -108,6 +153,7 @@ class XWorld:
         user = XUser(id=user_id, username=username or f"user{user_id}", token=f"sbx-{digest}")
         self.users[user_id] = user
         self.users_by_token[user.token] = user
+        self.dirty.add(("user", user_id))
         return user
 
     # --- posts -------------------------------------------------------------------------
@@ -150,14 +196,8 @@ class XWorld:
             quoted_post_id=quote_of,
             media_ids=list(media_ids or []),
         )
-        self.posts[post_id] = post
-        self._live_texts[(author.id, text)] += 1
-        self._by_author.setdefault(author.id, []).append(post_id)
-        self._by_conversation.setdefault(post.conversation_id, []).append(post_id)
-        if parent:
-            self._replies_to.setdefault(parent.id, []).append(post_id)
-        if quote_of:
-            self._quotes_of.setdefault(quote_of, []).append(post_id)
+        self._index(post)
+        self.dirty.add(("post", post_id))
         return post
 
     def delete_post(self, author: XUser, post_id: str) -> bool:
@@ -168,6 +208,7 @@ class XWorld:
             raise x_forbidden("You are not allowed to delete this Post.", "post", post_id)
         post.deleted = True
         self._live_texts[(post.author_id, post.text)] -= 1
+        self.dirty.add(("post", post_id))
         return True
 
     def visible_post(self, post_id: str, *, parameter: str = "id") -> XPost:
@@ -180,11 +221,13 @@ class XWorld:
         post = self.visible_post(post_id, parameter="tweet_id")
         if user_id not in post.likers:
             post.likers.append(user_id)
+            self.dirty.add(("post", post_id))
 
     def repost(self, post_id: str, user_id: str) -> None:
         post = self.visible_post(post_id, parameter="tweet_id")
         if user_id not in post.reposters:
             post.reposters.append(user_id)
+            self.dirty.add(("post", post_id))
 
     def _alive(self, ids: list[str]) -> list[XPost]:
         return [self.posts[pid] for pid in ids if not self.posts[pid].deleted]
@@ -234,6 +277,7 @@ class XWorld:
             id=media_id, owner_id=owner.id, media_type=media_type, total_bytes=total_bytes
         )
         self.media[media_id] = upload
+        self.dirty.add(("media", media_id))
         return upload
 
     def upload_of(self, media_id: str) -> MediaUpload:
@@ -247,6 +291,7 @@ class XWorld:
         if upload.finalized:
             raise x_invalid_request("The upload is already finalized.", parameter="id")
         upload.chunks[segment_index] = chunk
+        self.dirty.add(("media", media_id))
         return upload
 
     def finalize(self, media_id: str) -> MediaUpload:
@@ -259,6 +304,7 @@ class XWorld:
                 f"Uploaded {size} bytes, expected total_bytes {upload.total_bytes}.", parameter="id"
             )
         upload.finalized = True
+        self.dirty.add(("media", media_id))
         return upload
 
     def poll_status(self, media_id: str) -> MediaUpload:
@@ -271,6 +317,7 @@ class XWorld:
                 upload.state = "failed" if _should_fail(upload.data) else "succeeded"
             else:
                 upload.state = "in_progress"
+            self.dirty.add(("media", media_id))
         return upload
 
 
