@@ -104,3 +104,15 @@ class DevStack:
         answer = httpx.get(f"{self.sandbox_url}/sandbox/truth/{what}", timeout=10)
         answer.raise_for_status()
         return list(answer.json()[what])
+
+
+def wait_for(describe: str, check: Any, *, timeout: float, interval: float = 0.5) -> Any:
+    """Call ``check`` until it returns something truthy (returned), or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{describe}: not after {timeout:.0f} s")
+        time.sleep(interval)
