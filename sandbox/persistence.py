@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,8 +29,15 @@ class SandboxStoreError(Exception):
     """A state file that cannot be opened or read, explained in one line."""
 
 
+def _fields(thing: object) -> dict[str, Any]:
+    """A dataclass's fields, shallow: ``asdict`` deep-copies every list (a post's likers) and
+    was most of the cost of a save. Safe because the document is encoded right away, under
+    the lock."""
+    return dict(vars(thing))
+
+
 def _media_doc(upload: MediaUpload) -> dict[str, Any]:
-    doc = asdict(upload)
+    doc = _fields(upload)
     doc["chunks"] = {str(i): base64.b64encode(c).decode() for i, c in upload.chunks.items()}
     return doc
 
@@ -47,9 +53,9 @@ def _dated(doc: dict[str, Any]) -> dict[str, Any]:
 
 def _x_document(x: XWorld, kind: str, key: str) -> dict[str, Any] | None:
     if kind == "user":
-        return asdict(x.users[key]) if key in x.users else None
+        return _fields(x.users[key]) if key in x.users else None
     if kind == "post":
-        return asdict(x.posts[key]) if key in x.posts else None
+        return _fields(x.posts[key]) if key in x.posts else None
     if kind == "media":
         return _media_doc(x.media[key]) if key in x.media else None
     if kind == "revoked":
@@ -61,11 +67,11 @@ def _ledger_document(ledger: LedgerBook, kind: str, key: str) -> dict[str, Any] 
     if kind == "wallet":
         return {"balance": ledger.wallets[key]} if key in ledger.wallets else None
     if kind == "escrow":
-        return asdict(ledger.escrows[key]) if key in ledger.escrows else None
+        return _fields(ledger.escrows[key]) if key in ledger.escrows else None
     if kind == "operation":
-        return asdict(ledger.operations[key]) if key in ledger.operations else None
+        return _fields(ledger.operations[key]) if key in ledger.operations else None
     if kind == "transfer":
-        return asdict(ledger.transfers[int(key)])
+        return _fields(ledger.transfers[int(key)])
     raise ValueError(f"unknown ledger kind {kind!r}")
 
 
