@@ -82,6 +82,9 @@ def test_the_walkthrough_runs_verbatim_and_ends_closed_with_payouts(
     assert rewards["paid_amount"] > 0, status
     assert rewards["recipients"] == rewards["paid"] == 3, status
     assert rewards["ineligible"] == 1, status
+    # The figures the README promises for examples/.
+    assert rewards["paid_amount"] == 120, status
+    assert status["budget"]["refunded"] == status["budget"]["total"] - 120, status
     # What the ledger did, not what the service believes: one payout per recipient.
     escrow = status["escrow"]["id"]
     transfers = [t for t in stack.sandbox_truth("transfers") if t["escrow"] == escrow]
