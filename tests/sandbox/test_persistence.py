@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -181,3 +183,52 @@ def test_an_unreadable_state_file_is_one_line_and_exit_2(tmp_path: Path) -> None
     assert len(lines) == 1, done.stderr
     assert str(garbage) in lines[0]
     assert "Traceback" not in done.stderr
+
+
+def serve_sandbox_process(state_file: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGNS_")}
+    env["CAMPAIGNS_SANDBOX_PORT"] = str(port)
+    return subprocess.Popen(
+        [str(VENV_BIN / "campaigns"), "sandbox", "--state-file", str(state_file)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def answer_when_up(url: str, process: subprocess.Popen[bytes], body: Any) -> httpx.Response:
+    """POST once the sandbox listens (a refused connection means not yet)."""
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        try:
+            return httpx.post(url, json=body, timeout=10)
+        except httpx.ConnectError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_campaigns_sandbox_state_file_outlives_a_sigterm(tmp_path: Path) -> None:
+    state_file, port = tmp_path / "world.db", free_port()
+    users = f"http://127.0.0.1:{port}/sandbox/users"
+    first = serve_sandbox_process(state_file, port)
+    try:
+        created = answer_when_up(users, first, {"id": "42", "username": "acme"})
+        assert created.status_code == 201
+        first.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises the signal: the exit is -SIGTERM.
+        assert first.wait(timeout=30) in (0, -signal.SIGTERM)
+        assert first.stderr is not None
+        assert "Application shutdown complete" in first.stderr.read().decode()
+        second = serve_sandbox_process(state_file, port)
+        try:
+            # Creating the same user again answers the saved one: the same token.
+            again = answer_when_up(users, second, {"id": "42"})
+            assert again.json() == created.json()
+        finally:
+            second.terminate()
+            second.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
