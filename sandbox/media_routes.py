@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
 from sandbox.problems import x_invalid_request
+from sandbox.x_media import CHECK_AFTER_SECS, MediaUpload, media_bytes
 from sandbox.x_routes import author_of, bearer_of, state_of
-from sandbox.x_world import CHECK_AFTER_SECS, MediaUpload, media_bytes
 
 router = APIRouter()
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.ledger_book import LedgerBook, LedgerEscrow, Operation, TransferRecord
-from sandbox.x_world import MediaUpload, XPost, XUser, XWorld
+from sandbox.x_media import MediaUpload
+from sandbox.x_world import XPost, XUser, XWorld
 
 SCHEMA_VERSION = 1
 

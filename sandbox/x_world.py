@@ -1,5 +1,6 @@
-"""The sandbox's X: users, posts, likes, reposts and media uploads, kept in memory (and in
-the state file when it has one: every change marks what it touched in ``dirty``).
+"""The sandbox's X: users, posts, likes, reposts and media uploads (``x_media``), kept in
+memory (and in the state file when it has one: every change marks what it touched in
+``dirty``).
 
 Pure state and rules, no HTTP: the routes in ``x_routes`` and ``media_routes`` call these
 methods while holding the sandbox lock, so every change is atomic.
@@ -14,28 +15,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sandbox.problems import x_duplicate_content, x_forbidden, x_invalid_request, x_not_found
+from sandbox.x_media import MEDIA_ID_BASE, MediaUpload, MediaUploads
+from sandbox.x_media import media_bytes as media_bytes  # re-exported for tests
 
 # Only the latest LIST_WINDOW likers and reposters are visible, as on X.
 LIST_WINDOW = 100
-# Media processing answers "in progress" for this many status polls before it finishes.
-MEDIA_POLLS_TO_FINISH = 2
-CHECK_AFTER_SECS = 1
-MEDIA_HEADER = b"SANDBOX-MEDIA:"
 
 _POST_ID_BASE = 1_900_000_000_000_000_000
-_MEDIA_ID_BASE = 1_800_000_000_000_000_000
 
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
-
-
-def media_bytes(name: str, size: int = 4096) -> bytes:
-    """Deterministic content for a named media file; the name rides in the first line."""
-    header = MEDIA_HEADER + name.encode() + b"\n"
-    filler = hashlib.sha256(name.encode()).digest()
-    body = (filler * (size // len(filler) + 1))[: max(size - len(header), 0)]
-    return header + body
 
 
 @dataclass
@@ -62,27 +52,7 @@ class XPost:
     reposters: list[str] = field(default_factory=list)
 
 
-@dataclass
-class MediaUpload:
-    id: str
-    owner_id: str
-    media_type: str
-    total_bytes: int | None
-    chunks: dict[int, bytes] = field(default_factory=dict)
-    finalized: bool = False
-    status_polls: int = 0
-    state: str = "pending"  # pending | in_progress | succeeded | failed
-
-    @property
-    def media_key(self) -> str:
-        return f"3_{self.id}"
-
-    @property
-    def data(self) -> bytes:
-        return b"".join(self.chunks[index] for index in sorted(self.chunks))
-
-
-class XWorld:
+class XWorld(MediaUploads):
     def __init__(self) -> None:
         self.users: dict[str, XUser] = {}
         self.users_by_token: dict[str, XUser] = {}
@@ -119,7 +89,7 @@ class XWorld:
         self.media = {upload.id: upload for upload in media}
         self.revoked_tokens = set(revoked)
         last_post = max((int(p.id) - _POST_ID_BASE for p in posts), default=0)
-        last_media = max((int(m.id) - _MEDIA_ID_BASE for m in media), default=0)
+        last_media = max((int(m.id) - MEDIA_ID_BASE for m in media), default=0)
         self._post_seq = itertools.count(last_post + 1)
         self._media_seq = itertools.count(last_media + 1)
         self.dirty.clear()
@@ -268,59 +238,3 @@ class XWorld:
         if author_id is not None:
             posts = [p for p in posts if p.author_id == author_id]
         return list(reversed(posts))
-
-    # --- media -------------------------------------------------------------------------
-
-    def start_upload(self, owner: XUser, media_type: str, total_bytes: int | None) -> MediaUpload:
-        media_id = str(_MEDIA_ID_BASE + next(self._media_seq))
-        upload = MediaUpload(
-            id=media_id, owner_id=owner.id, media_type=media_type, total_bytes=total_bytes
-        )
-        self.media[media_id] = upload
-        self.dirty.add(("media", media_id))
-        return upload
-
-    def upload_of(self, media_id: str) -> MediaUpload:
-        upload = self.media.get(media_id)
-        if upload is None:
-            raise x_not_found("media", media_id, "media_id")
-        return upload
-
-    def append(self, media_id: str, segment_index: int, chunk: bytes) -> MediaUpload:
-        upload = self.upload_of(media_id)
-        if upload.finalized:
-            raise x_invalid_request("The upload is already finalized.", parameter="id")
-        upload.chunks[segment_index] = chunk
-        self.dirty.add(("media", media_id))
-        return upload
-
-    def finalize(self, media_id: str) -> MediaUpload:
-        upload = self.upload_of(media_id)
-        if not upload.chunks:
-            raise x_invalid_request("No media segments were appended.", parameter="id")
-        size = len(upload.data)
-        if upload.total_bytes is not None and size != upload.total_bytes:
-            raise x_invalid_request(
-                f"Uploaded {size} bytes, expected total_bytes {upload.total_bytes}.", parameter="id"
-            )
-        upload.finalized = True
-        self.dirty.add(("media", media_id))
-        return upload
-
-    def poll_status(self, media_id: str) -> MediaUpload:
-        upload = self.upload_of(media_id)
-        if not upload.finalized:
-            raise x_invalid_request("The upload is not finalized.", parameter="media_id")
-        if upload.state in ("pending", "in_progress"):
-            upload.status_polls += 1
-            if upload.status_polls >= MEDIA_POLLS_TO_FINISH:
-                upload.state = "failed" if _should_fail(upload.data) else "succeeded"
-            else:
-                upload.state = "in_progress"
-            self.dirty.add(("media", media_id))
-        return upload
-
-
-def _should_fail(data: bytes) -> bool:
-    first_line = data.split(b"\n", 1)[0]
-    return first_line.startswith(MEDIA_HEADER) and b"fail" in first_line[len(MEDIA_HEADER) :]
