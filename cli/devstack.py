@@ -32,6 +32,7 @@ from core.logging import get_logger
 TEMPORAL_READY_SECONDS = 60.0
 PARTS_READY_SECONDS = 60.0
 OPERATOR_KEY_FILE = "operator_key"
+SANDBOX_STATE_FILE = "sandbox.db"
 
 log = get_logger("campaigns.dev")
 
@@ -146,6 +147,9 @@ def child_env(stack: DevStack, key: str) -> dict[str, str]:
             "CAMPAIGNS_WORKER_METRICS_PORT": str(stack.settings.worker_metrics_port),
         }
     )
+    # The sandbox's world (users, posts, wallets, escrows) outlives a restart like the rest.
+    if "sandbox_state_file" not in stack.settings.model_fields_set:
+        env["CAMPAIGNS_SANDBOX_STATE_FILE"] = str(stack.state_dir / SANDBOX_STATE_FILE)
     # Point the clients at the sandbox unless someone chose other URLs on purpose.
     fields_set = stack.settings.model_fields_set
     if "x_base_url" not in fields_set:

@@ -11,7 +11,8 @@ import asyncio
 import functools
 import signal
 from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import structlog
 import typer
@@ -78,7 +79,9 @@ def migrate() -> None:
     typer.echo(f"database {safe_url(settings.database_url)} is at the latest schema")
 
 
-def serve_asgi_factory(factory: str, endpoint: Endpoint, settings: Settings) -> None:
+def serve_asgi_factory(
+    factory: str | Callable[[], Any], endpoint: Endpoint, settings: Settings
+) -> None:
     ensure_ports_free([endpoint])
     # log_config=None: uvicorn's loggers propagate to the root handler configure_logging set.
     with stopping_on_sigterm_exits_zero():
@@ -94,11 +97,28 @@ def serve_asgi_factory(factory: str, endpoint: Endpoint, settings: Settings) -> 
 
 
 @one_line_errors
-def sandbox() -> None:
+def sandbox(
+    state_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="keep the world in this SQLite file (default: CAMPAIGNS_SANDBOX_STATE_FILE; "
+            "neither: in memory)"
+        ),
+    ] = None,
+) -> None:
     """Serve the sandbox (X API v2 subset, ledger, faults) on CAMPAIGNS_SANDBOX_HOST:PORT."""
+    from sandbox.app import create_app
+    from sandbox.persistence import SandboxStoreError
+
     settings = load_settings("sandbox")
     endpoint = Endpoint(settings.sandbox_host, settings.sandbox_port, "CAMPAIGNS_SANDBOX_PORT")
-    serve_asgi_factory("sandbox.app:create_app", endpoint, settings)
+    ensure_ports_free([endpoint])
+    try:
+        # Built (and its state file read) here, so a bad file is one line, not a traceback.
+        app = create_app(state_file or settings.sandbox_state_file)
+    except SandboxStoreError as error:
+        raise StackError(str(error)) from None
+    serve_asgi_factory(lambda: app, endpoint, settings)
 
 
 @one_line_errors

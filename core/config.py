@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=1, le=65535)
     sandbox_host: str = "127.0.0.1"
     sandbox_port: int = Field(default=8001, ge=1, le=65535)
+    # Where `campaigns sandbox` keeps its world (SQLite); unset: in memory, forgotten on exit.
+    sandbox_state_file: Path | None = None
 
     # Used by the CLI's client commands (list, show, publish, ...).
     api_url: str = "http://127.0.0.1:8000"
@@ -72,6 +74,11 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_port_disables(cls, value: object) -> object:
         return 0 if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("sandbox_state_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -1,7 +1,10 @@
 """The sandbox: one ASGI app that plays X API v2 (at the root) and the ledger (``/ledger``).
 
 ``create_app()`` is a factory: every app has its own fresh in-memory world, so tests never
-share state. ``campaigns sandbox`` serves it with uvicorn (``factory=True``).
+share state. ``create_app(state_file)`` keeps the world in that SQLite file instead, loaded
+at start and saved after every change (``campaigns dev`` uses ``.campaigns/sandbox.db``).
+``campaigns sandbox`` serves it with uvicorn (``--state-file`` or
+CAMPAIGNS_SANDBOX_STATE_FILE names the file; neither: in memory).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,8 +24,8 @@ from sandbox.problems import SandboxHttpError, ledger_problem, x_invalid_request
 from sandbox.state import SandboxState
 
 
-def create_app() -> FastAPI:
-    state = SandboxState()
+def create_app(state_file: Path | None = None) -> FastAPI:
+    state = SandboxState.open(state_file)
     background: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager
@@ -29,6 +33,9 @@ def create_app() -> FastAPI:
         yield
         for task in list(background):
             task.cancel()
+        if state.store is not None:
+            async with state.lock:  # no change is half-saved when the file closes
+                state.store.close()
 
     app = FastAPI(
         title="campaigns sandbox",

@@ -56,7 +56,7 @@ class SimulateBody(BaseModel):
 async def fund_account(body: AccountBody, request: Request) -> dict[str, Any]:
     """Create the wallet if new and add ``balance`` to it; answers with the new balance."""
     state = _state(request)
-    async with state.lock:
+    async with state.changes():
         balance = state.ledger.fund(body.account, body.balance)
     return {"account": body.account, "balance": balance}
 
@@ -69,7 +69,7 @@ async def account(account: str, request: Request) -> dict[str, Any]:
 @router.post("/users", status_code=201)
 async def create_user(body: UserBody, request: Request) -> dict[str, Any]:
     state = _state(request)
-    async with state.lock:
+    async with state.changes():
         user = state.x.add_user(body.id, body.username)
     return {"id": user.id, "username": user.username, "token": user.token}
 
@@ -79,8 +79,8 @@ async def revoke_token(body: TokenBody, request: Request) -> Response:
     """X stops accepting this bearer token: every call with it is a 401 (a wrong or revoked
     read token, as an operator meets it)."""
     state = _state(request)
-    async with state.lock:
-        state.x.revoked_tokens.add(body.token)
+    async with state.changes():
+        state.x.revoke_token(body.token)
     return Response(status_code=204)
 
 
@@ -88,8 +88,8 @@ async def revoke_token(body: TokenBody, request: Request) -> Response:
 async def restore_token(body: TokenBody, request: Request) -> Response:
     """X accepts a revoked token again (its owner fixed the app's access)."""
     state = _state(request)
-    async with state.lock:
-        state.x.revoked_tokens.discard(body.token)
+    async with state.changes():
+        state.x.restore_token(body.token)
     return Response(status_code=204)
 
 
@@ -113,7 +113,7 @@ def apply_engagement(x: XWorld, tweet_id: str, item: EngagementItem) -> str | No
 @router.post("/engagements")
 async def add_engagements(body: EngagementsBody, request: Request) -> dict[str, Any]:
     state = _state(request)
-    async with state.lock:
+    async with state.changes():
         state.x.visible_post(body.tweet_id, parameter="tweet_id")
         post_ids = [apply_engagement(state.x, body.tweet_id, e) for e in body.engagements]
     return {"applied": len(post_ids), "post_ids": [pid for pid in post_ids if pid]}
@@ -135,7 +135,7 @@ async def _simulate(state: SandboxState, body: SimulateBody) -> None:
     for n in range(body.users):
         kind = body.kinds[n % len(body.kinds)]
         item = EngagementItem(user_id=str(7_000_000_000 + n), kind=kind)
-        async with state.lock:
+        async with state.changes():
             with contextlib.suppress(Exception):  # the post may be deleted meanwhile
                 apply_engagement(state.x, body.tweet_id, item)
         await asyncio.sleep(delay)
@@ -144,7 +144,7 @@ async def _simulate(state: SandboxState, body: SimulateBody) -> None:
 @router.put("/faults")
 async def put_faults(body: FaultSettings, request: Request) -> dict[str, Any]:
     state = _state(request)
-    async with state.lock:
+    async with state.changes():
         state.set_faults(body)
     return body.model_dump()
 
@@ -152,7 +152,7 @@ async def put_faults(body: FaultSettings, request: Request) -> dict[str, Any]:
 @router.delete("/faults", status_code=204)
 async def delete_faults(request: Request) -> Response:
     state = _state(request)
-    async with state.lock:
+    async with state.changes():
         state.set_faults(FaultSettings())
     return Response(status_code=204)
 

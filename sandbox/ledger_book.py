@@ -108,9 +108,34 @@ class LedgerBook:
         self.operations: dict[str, Operation] = {}
         self.transfers: list[TransferRecord] = []
         self._seq = itertools.count(1)
+        # (kind, id) of what changed since the state file last saw it (sandbox.persistence);
+        # a transfer's id is its position in ``transfers``.
+        self.dirty: set[tuple[str, str]] = set()
+
+    def restore(
+        self,
+        *,
+        wallets: dict[str, int],
+        escrows: list[LedgerEscrow],
+        operations: list[Operation],
+        transfers: list[TransferRecord],
+    ) -> None:
+        """Rebuild a saved book; the sequence continues past every saved ``op-``/``esc-`` ID."""
+        self.wallets = dict(wallets)
+        self.escrows = {escrow.id: escrow for escrow in escrows}
+        self.operations = {op.key: op for op in operations}
+        self.transfers = list(transfers)
+        numbers = [int(e.id.split("-", 1)[1]) for e in escrows]
+        numbers += [int(op.id.split("-", 1)[1]) for op in operations]
+        self._seq = itertools.count(max(numbers, default=0) + 1)
+        self.dirty.clear()
+
+    def _credit(self, account: str, amount: int) -> None:
+        self.wallets[account] = self.wallets.get(account, 0) + amount
+        self.dirty.add(("wallet", account))
 
     def fund(self, account: str, amount: int) -> int:
-        self.wallets[account] = self.wallets.get(account, 0) + amount
+        self._credit(account, amount)
         return self.wallets[account]
 
     def escrow(self, escrow_id: str) -> LedgerEscrow:
@@ -136,6 +161,8 @@ class LedgerBook:
     ) -> Operation:
         op = Operation(f"op-{next(self._seq)}", key, kind, escrow.id, amount, to, now_utc())
         self.operations[key] = op
+        # Every recorded operation changes its escrow (amounts, closed) and needs saving.
+        self.dirty.update({("operation", key), ("escrow", escrow.id)})
         if kind in ("lock", "payout", "refund") and amount > 0:
             source = escrow.owner_wallet if kind == "lock" else escrow.id
             target = escrow.id if kind == "lock" else (to or escrow.owner_wallet)
@@ -144,6 +171,7 @@ class LedgerBook:
                     op.id, key, escrow.id, source, target, escrow.asset, amount, kind, op.created_at
                 )
             )
+            self.dirty.add(("transfer", str(len(self.transfers) - 1)))
         return op
 
     def _open(self, escrow_id: str) -> LedgerEscrow:
@@ -173,7 +201,7 @@ class LedgerBook:
             raise _insufficient(
                 f"Wallet {escrow.owner_wallet} holds {available}, cannot lock {amount}."
             )
-        self.wallets[escrow.owner_wallet] = available - amount
+        self._credit(escrow.owner_wallet, -amount)
         escrow.locked += amount
         return self._record(key, "lock", escrow, amount, escrow.id)
 
@@ -194,7 +222,7 @@ class LedgerBook:
             # All checks passed: apply the whole batch (nothing above has changed state).
             for key, (to, amount) in fresh.items():
                 escrow.paid += amount
-                self.wallets[to] = self.wallets.get(to, 0) + amount
+                self._credit(to, amount)
                 self._record(key, "payout", escrow, amount, to)
         return [self.operations[key] for key, _, _ in orders]
 
@@ -205,7 +233,7 @@ class LedgerBook:
         escrow = self._open(escrow_id)
         amount = escrow.balance
         escrow.refunded += amount
-        self.wallets[escrow.owner_wallet] = self.wallets.get(escrow.owner_wallet, 0) + amount
+        self._credit(escrow.owner_wallet, amount)
         return self._record(key, "refund", escrow, amount, escrow.owner_wallet)
 
     def close(self, key: str, escrow_id: str) -> LedgerEscrow:

@@ -53,7 +53,7 @@ class KeyBody(BaseModel):
 @router.post("/escrows", status_code=201)
 async def create_escrow(body: CreateEscrowBody, request: Request) -> dict[str, Any]:
     state = _state(request)
-    async with state.lock:
+    async with state.changes():
         escrow = state.ledger.create_escrow(
             body.key, body.campaign_id, body.owner_wallet, body.asset
         )
@@ -68,7 +68,7 @@ async def get_escrow(escrow_id: str, request: Request) -> dict[str, Any]:
 @router.post("/escrows/{escrow_id}/lock")
 async def lock(escrow_id: str, body: LockBody, request: Request) -> dict[str, Any]:
     state = _state(request)
-    async with state.lock:
+    async with state.changes():
         return state.ledger.lock(body.key, escrow_id, body.amount).document()
 
 
@@ -76,7 +76,7 @@ async def lock(escrow_id: str, body: LockBody, request: Request) -> dict[str, An
 async def transfers(escrow_id: str, body: TransferBatchBody, request: Request) -> dict[str, Any]:
     state = _state(request)
     orders = [(t.key, t.to, t.amount) for t in body.transfers]
-    async with state.lock:
+    async with state.changes():
         receipts = state.ledger.transfer_batch(escrow_id, orders)
     return {"receipts": [receipt.document() for receipt in receipts]}
 
@@ -84,14 +84,14 @@ async def transfers(escrow_id: str, body: TransferBatchBody, request: Request) -
 @router.post("/escrows/{escrow_id}/refund")
 async def refund(escrow_id: str, body: KeyBody, request: Request) -> dict[str, Any]:
     state = _state(request)
-    async with state.lock:
+    async with state.changes():
         return state.ledger.refund(body.key, escrow_id).document()
 
 
 @router.post("/escrows/{escrow_id}/close")
 async def close(escrow_id: str, body: KeyBody, request: Request) -> dict[str, Any]:
     state = _state(request)
-    async with state.lock:
+    async with state.changes():
         return state.ledger.close(body.key, escrow_id).document()
 
 

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
 from sandbox.problems import x_invalid_request
+from sandbox.x_media import CHECK_AFTER_SECS, MediaUpload, media_bytes
 from sandbox.x_routes import author_of, bearer_of, state_of
-from sandbox.x_world import CHECK_AFTER_SECS, MediaUpload, media_bytes
 
 router = APIRouter()
 
@@ -47,7 +47,7 @@ def _status_document(upload: MediaUpload) -> dict[str, Any]:
 async def initialize(body: InitializeBody, request: Request) -> dict[str, Any]:
     owner = author_of(request)
     state = state_of(request)
-    async with state.lock:
+    async with state.changes():
         upload = state.x.start_upload(owner, body.media_type, body.total_bytes)
     data = {
         "id": upload.id,
@@ -66,7 +66,7 @@ async def append(media_id: str, request: Request) -> dict[str, Any]:
             "segment_index must be between 0 and 999.", parameter="segment_index"
         )
     state = state_of(request)
-    async with state.lock:
+    async with state.changes():
         state.x.append(media_id, segment_index, chunk)
     return {"data": {"expires_at": 0}}
 
@@ -95,7 +95,7 @@ async def _read_segment(request: Request) -> tuple[int, bytes]:
 async def finalize(media_id: str, request: Request) -> dict[str, Any]:
     author_of(request)
     state = state_of(request)
-    async with state.lock:
+    async with state.changes():
         upload = state.x.finalize(media_id)
     return _status_document(upload)
 
@@ -106,7 +106,7 @@ async def status(request: Request, media_id: str, command: str = "STATUS") -> di
     if command != "STATUS":
         raise x_invalid_request("Only command=STATUS is supported.", parameter="command")
     state = state_of(request)
-    async with state.lock:
+    async with state.changes():
         upload = state.x.poll_status(media_id)
     return _status_document(upload)
 

@@ -1,15 +1,24 @@
-"""Everything one sandbox app holds: the X world, the ledger and the fault settings."""
+"""Everything one sandbox app holds: the X world, the ledger and the fault settings.
+
+The world is in memory; with a state file (``SandboxState.open``) every change is also saved
+before its answer leaves (sandbox.persistence). Fault settings are not saved: a restart
+clears them, as it would clear a network's bad afternoon.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from sandbox.ledger_book import LedgerBook
+from sandbox.persistence import SandboxStore
 from sandbox.x_world import XWorld
 
 
@@ -46,6 +55,30 @@ class SandboxState:
     # One lock around every change: routes are async, and the state must stay consistent
     # however requests interleave.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    store: SandboxStore | None = None
+
+    @classmethod
+    def open(cls, state_file: Path | None) -> SandboxState:
+        """In memory without a file; else the world saved in ``state_file`` (new if absent)."""
+        if state_file is None:
+            return cls()
+        store = SandboxStore(state_file)
+        x, ledger = store.load()
+        return cls(x=x, ledger=ledger, store=store)
+
+    @asynccontextmanager
+    async def changes(self) -> AsyncIterator[None]:
+        """Hold the lock for a change, then save what it touched before releasing it, so
+        an answer is only sent for a change that is on disk. Saved even if the change
+        raised halfway: what it did apply is in memory and must not be lost on restart."""
+        async with self.lock:
+            try:
+                yield
+            finally:
+                if self.store is not None:
+                    rows = self.store.rows(self.x, self.ledger)
+                    if rows:
+                        await asyncio.to_thread(self.store.save, rows)
 
     def set_faults(self, faults: FaultSettings) -> None:
         self.faults = faults

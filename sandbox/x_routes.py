@@ -115,7 +115,7 @@ async def create_post(body: CreatePostBody, request: Request) -> JSONResponse:
     if not 1 <= len(media_ids or [""]) <= 4:
         raise x_invalid_request("Between 1 and 4 media IDs may be attached.", parameter="media")
     state = state_of(request)
-    async with state.lock:
+    async with state.changes():
         post = state.x.create_post(
             author,
             body.text or "",
@@ -171,7 +171,7 @@ async def get_post(post_id: str, request: Request) -> dict[str, Any]:
 async def delete_post(post_id: str, request: Request) -> dict[str, Any]:
     author = author_of(request)
     state = state_of(request)
-    async with state.lock:
+    async with state.changes():
         deleted = state.x.delete_post(author, post_id)
     return {"data": {"deleted": deleted}}
 
@@ -185,7 +185,7 @@ async def liking_users(
 ) -> dict[str, Any]:
     bearer_of(request)
     x = state_of(request).x
-    async with state_of(request).lock:  # viewing may create placeholder users
+    async with state_of(request).changes():  # viewing may create placeholder users
         users = x.latest_users(x.visible_post(post_id).likers)
     return _users_page(users, check_max_results(max_results, 1, 100, 100), pagination_token)
 
@@ -199,7 +199,7 @@ async def reposted_by(
 ) -> dict[str, Any]:
     bearer_of(request)
     x = state_of(request).x
-    async with state_of(request).lock:
+    async with state_of(request).changes():
         users = x.latest_users(x.visible_post(post_id).reposters)
     return _users_page(users, check_max_results(max_results, 1, 100, 100), pagination_token)
 

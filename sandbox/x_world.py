@@ -1,4 +1,6 @@
-"""The sandbox's X: users, posts, likes, reposts and media uploads, kept in memory.
+"""The sandbox's X: users, posts, likes, reposts and media uploads (``x_media``), kept in
+memory (and in the state file when it has one: every change marks what it touched in
+``dirty``).
 
 Pure state and rules, no HTTP: the routes in ``x_routes`` and ``media_routes`` call these
 methods while holding the sandbox lock, so every change is atomic.
@@ -13,28 +15,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sandbox.problems import x_duplicate_content, x_forbidden, x_invalid_request, x_not_found
+from sandbox.x_media import MEDIA_ID_BASE, MediaUpload, MediaUploads
+from sandbox.x_media import media_bytes as media_bytes  # re-exported for tests
 
 # Only the latest LIST_WINDOW likers and reposters are visible, as on X.
 LIST_WINDOW = 100
-# Media processing answers "in progress" for this many status polls before it finishes.
-MEDIA_POLLS_TO_FINISH = 2
-CHECK_AFTER_SECS = 1
-MEDIA_HEADER = b"SANDBOX-MEDIA:"
 
 _POST_ID_BASE = 1_900_000_000_000_000_000
-_MEDIA_ID_BASE = 1_800_000_000_000_000_000
 
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
-
-
-def media_bytes(name: str, size: int = 4096) -> bytes:
-    """Deterministic content for a named media file; the name rides in the first line."""
-    header = MEDIA_HEADER + name.encode() + b"\n"
-    filler = hashlib.sha256(name.encode()).digest()
-    body = (filler * (size // len(filler) + 1))[: max(size - len(header), 0)]
-    return header + body
 
 
 @dataclass
@@ -61,27 +52,7 @@ class XPost:
     reposters: list[str] = field(default_factory=list)
 
 
-@dataclass
-class MediaUpload:
-    id: str
-    owner_id: str
-    media_type: str
-    total_bytes: int | None
-    chunks: dict[int, bytes] = field(default_factory=dict)
-    finalized: bool = False
-    status_polls: int = 0
-    state: str = "pending"  # pending | in_progress | succeeded | failed
-
-    @property
-    def media_key(self) -> str:
-        return f"3_{self.id}"
-
-    @property
-    def data(self) -> bytes:
-        return b"".join(self.chunks[index] for index in sorted(self.chunks))
-
-
-class XWorld:
+class XWorld(MediaUploads):
     def __init__(self) -> None:
         self.users: dict[str, XUser] = {}
         self.users_by_token: dict[str, XUser] = {}
@@ -97,6 +68,50 @@ class XWorld:
         self._live_texts: Counter[tuple[str, str]] = Counter()
         # Bearer tokens X no longer accepts (POST /sandbox/tokens/revoke).
         self.revoked_tokens: set[str] = set()
+        # (kind, id) of what changed since the state file last saw it (sandbox.persistence).
+        self.dirty: set[tuple[str, str]] = set()
+
+    def restore(
+        self,
+        *,
+        users: list[XUser],
+        posts: list[XPost],
+        media: list[MediaUpload],
+        revoked: set[str],
+    ) -> None:
+        """Rebuild a saved world: the indexes in creation order, and the ID sequences past
+        every saved ID, so no new post or upload ever reuses one."""
+        for user in users:
+            self.users[user.id] = user
+            self.users_by_token[user.token] = user
+        for post in sorted(posts, key=lambda p: int(p.id)):
+            self._index(post)
+        self.media = {upload.id: upload for upload in media}
+        self.revoked_tokens = set(revoked)
+        last_post = max((int(p.id) - _POST_ID_BASE for p in posts), default=0)
+        last_media = max((int(m.id) - MEDIA_ID_BASE for m in media), default=0)
+        self._post_seq = itertools.count(last_post + 1)
+        self._media_seq = itertools.count(last_media + 1)
+        self.dirty.clear()
+
+    def _index(self, post: XPost) -> None:
+        self.posts[post.id] = post
+        if not post.deleted:
+            self._live_texts[(post.author_id, post.text)] += 1
+        self._by_author.setdefault(post.author_id, []).append(post.id)
+        self._by_conversation.setdefault(post.conversation_id, []).append(post.id)
+        if post.in_reply_to_post_id:
+            self._replies_to.setdefault(post.in_reply_to_post_id, []).append(post.id)
+        if post.quoted_post_id:
+            self._quotes_of.setdefault(post.quoted_post_id, []).append(post.id)
+
+    def revoke_token(self, token: str) -> None:
+        self.revoked_tokens.add(token)
+        self.dirty.add(("revoked", token))
+
+    def restore_token(self, token: str) -> None:
+        self.revoked_tokens.discard(token)
+        self.dirty.add(("revoked", token))
 
     # --- users -------------------------------------------------------------------------
 
@@ -108,6 +123,7 @@ class XWorld:
         user = XUser(id=user_id, username=username or f"user{user_id}", token=f"sbx-{digest}")
         self.users[user_id] = user
         self.users_by_token[user.token] = user
+        self.dirty.add(("user", user_id))
         return user
 
     # --- posts -------------------------------------------------------------------------
@@ -150,14 +166,8 @@ class XWorld:
             quoted_post_id=quote_of,
             media_ids=list(media_ids or []),
         )
-        self.posts[post_id] = post
-        self._live_texts[(author.id, text)] += 1
-        self._by_author.setdefault(author.id, []).append(post_id)
-        self._by_conversation.setdefault(post.conversation_id, []).append(post_id)
-        if parent:
-            self._replies_to.setdefault(parent.id, []).append(post_id)
-        if quote_of:
-            self._quotes_of.setdefault(quote_of, []).append(post_id)
+        self._index(post)
+        self.dirty.add(("post", post_id))
         return post
 
     def delete_post(self, author: XUser, post_id: str) -> bool:
@@ -168,6 +178,7 @@ class XWorld:
             raise x_forbidden("You are not allowed to delete this Post.", "post", post_id)
         post.deleted = True
         self._live_texts[(post.author_id, post.text)] -= 1
+        self.dirty.add(("post", post_id))
         return True
 
     def visible_post(self, post_id: str, *, parameter: str = "id") -> XPost:
@@ -180,11 +191,13 @@ class XWorld:
         post = self.visible_post(post_id, parameter="tweet_id")
         if user_id not in post.likers:
             post.likers.append(user_id)
+            self.dirty.add(("post", post_id))
 
     def repost(self, post_id: str, user_id: str) -> None:
         post = self.visible_post(post_id, parameter="tweet_id")
         if user_id not in post.reposters:
             post.reposters.append(user_id)
+            self.dirty.add(("post", post_id))
 
     def _alive(self, ids: list[str]) -> list[XPost]:
         return [self.posts[pid] for pid in ids if not self.posts[pid].deleted]
@@ -225,55 +238,3 @@ class XWorld:
         if author_id is not None:
             posts = [p for p in posts if p.author_id == author_id]
         return list(reversed(posts))
-
-    # --- media -------------------------------------------------------------------------
-
-    def start_upload(self, owner: XUser, media_type: str, total_bytes: int | None) -> MediaUpload:
-        media_id = str(_MEDIA_ID_BASE + next(self._media_seq))
-        upload = MediaUpload(
-            id=media_id, owner_id=owner.id, media_type=media_type, total_bytes=total_bytes
-        )
-        self.media[media_id] = upload
-        return upload
-
-    def upload_of(self, media_id: str) -> MediaUpload:
-        upload = self.media.get(media_id)
-        if upload is None:
-            raise x_not_found("media", media_id, "media_id")
-        return upload
-
-    def append(self, media_id: str, segment_index: int, chunk: bytes) -> MediaUpload:
-        upload = self.upload_of(media_id)
-        if upload.finalized:
-            raise x_invalid_request("The upload is already finalized.", parameter="id")
-        upload.chunks[segment_index] = chunk
-        return upload
-
-    def finalize(self, media_id: str) -> MediaUpload:
-        upload = self.upload_of(media_id)
-        if not upload.chunks:
-            raise x_invalid_request("No media segments were appended.", parameter="id")
-        size = len(upload.data)
-        if upload.total_bytes is not None and size != upload.total_bytes:
-            raise x_invalid_request(
-                f"Uploaded {size} bytes, expected total_bytes {upload.total_bytes}.", parameter="id"
-            )
-        upload.finalized = True
-        return upload
-
-    def poll_status(self, media_id: str) -> MediaUpload:
-        upload = self.upload_of(media_id)
-        if not upload.finalized:
-            raise x_invalid_request("The upload is not finalized.", parameter="media_id")
-        if upload.state in ("pending", "in_progress"):
-            upload.status_polls += 1
-            if upload.status_polls >= MEDIA_POLLS_TO_FINISH:
-                upload.state = "failed" if _should_fail(upload.data) else "succeeded"
-            else:
-                upload.state = "in_progress"
-        return upload
-
-
-def _should_fail(data: bytes) -> bool:
-    first_line = data.split(b"\n", 1)[0]
-    return first_line.startswith(MEDIA_HEADER) and b"fail" in first_line[len(MEDIA_HEADER) :]
