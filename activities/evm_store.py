@@ -31,9 +31,10 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
 
 from clients.evm_transactions import StoredTransaction
+from core.db import SessionFactory
 
 METADATA = MetaData()
 TRANSACTION = Table(
@@ -64,16 +65,20 @@ NONCE = Table(
 )
 
 
-def _upsert(connection: Connection, table: Table):  # type: ignore[no-untyped-def]
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _upsert(session: Session, table: Table):  # type: ignore[no-untyped-def]
     """The dialect's INSERT, which has ``on_conflict_*`` on both backends we run on."""
-    if connection.dialect.name == "postgresql":
+    if _dialect(session) == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 
 
 class DatabaseTransactionStore:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, sessions: SessionFactory) -> None:
+        self._sessions = sessions
 
     async def reserve_nonce(self, sender: str, chain_nonce: int) -> int:
         return await asyncio.to_thread(self._reserve_nonce, sender, chain_nonce)
@@ -90,19 +95,19 @@ class DatabaseTransactionStore:
         return await asyncio.to_thread(self._load, TRANSACTION.c.escrow_id == escrow_id)
 
     def _reserve_nonce(self, sender: str, chain_nonce: int) -> int:
-        with self._engine.begin() as connection:
-            insert = _upsert(connection, NONCE).values(sender=sender, next_nonce=chain_nonce + 1)
+        with self._sessions() as session, session.begin():
+            insert = _upsert(session, NONCE).values(sender=sender, next_nonce=chain_nonce + 1)
             # above both what the chain has seen and what was reserved before
-            higher = (func.greatest if connection.dialect.name == "postgresql" else func.max)(
+            higher = (func.greatest if _dialect(session) == "postgresql" else func.max)(
                 NONCE.c.next_nonce, literal(chain_nonce, BigInteger)
             )
             statement = insert.on_conflict_do_update(
                 index_elements=[NONCE.c.sender], set_={"next_nonce": higher + 1}
             ).returning(NONCE.c.next_nonce)
-            return int(connection.execute(statement).scalar_one()) - 1
+            return int(session.execute(statement).scalar_one()) - 1
 
     def _save(self, tx: StoredTransaction) -> StoredTransaction:
-        with self._engine.begin() as connection:
+        with self._sessions() as session, session.begin():
             row = {
                 "key": tx.key,
                 "escrow_id": tx.escrow_id,
@@ -113,14 +118,14 @@ class DatabaseTransactionStore:
                 "hash": tx.hash,
             }
             statement = (
-                _upsert(connection, TRANSACTION)
+                _upsert(session, TRANSACTION)
                 .values(**row)
                 .on_conflict_do_nothing(index_elements=[TRANSACTION.c.key])
                 .returning(TRANSACTION.c.id)
             )
-            inserted = connection.execute(statement).scalar_one_or_none()
+            inserted = session.execute(statement).scalar_one_or_none()
             if inserted is not None and tx.covers:
-                connection.execute(
+                session.execute(
                     COVER.insert(),
                     [
                         {
@@ -138,13 +143,13 @@ class DatabaseTransactionStore:
         return first
 
     def _load(self, where) -> list[StoredTransaction]:  # type: ignore[no-untyped-def]
-        with self._engine.connect() as connection:
-            rows = connection.execute(select(TRANSACTION).where(where).order_by(TRANSACTION.c.id))
+        with self._sessions() as session:
+            rows = session.execute(select(TRANSACTION).where(where).order_by(TRANSACTION.c.id))
             transactions = list(rows)
             ids = [row.id for row in transactions]
             covers: dict[int, list[tuple[str, str]]] = {i: [] for i in ids}
             if ids:
-                cover_rows = connection.execute(
+                cover_rows = session.execute(
                     select(COVER)
                     .where(COVER.c.transaction_id.in_(ids))
                     .order_by(COVER.c.transaction_id, COVER.c.position)

@@ -21,6 +21,7 @@ from typing import Any
 from eth_abi.abi import encode
 from eth_account import Account
 from eth_tester.exceptions import TransactionFailed, ValidationError
+from eth_utils.exceptions import ValidationError as ChainRefusal
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
@@ -40,6 +41,7 @@ ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")  # Error(string), as Solidity 
 
 INVALID_PARAMS = -32602
 METHOD_NOT_FOUND = -32601
+SERVER_ERROR = -32000  # geth's code for a transaction it will not take
 EXECUTION_REVERTED = 3  # what geth answers for a reverted call or estimate
 
 
@@ -98,6 +100,8 @@ class EvmNode:
             reason = message.split("execution reverted:", 1)[-1].strip()
             data = ERROR_STRING_SELECTOR + encode(["string"], [reason])
             raise RpcFailure(EXECUTION_REVERTED, message, "0x" + data.hex()) from failed
+        except ChainRefusal as refused:  # py-evm's own checks: funds for gas, nonce, ...
+            raise RpcFailure(SERVER_ERROR, str(refused)) from refused
         except (ValidationError, ValueError, TypeError, AttributeError, KeyError) as bad:
             raise RpcFailure(INVALID_PARAMS, f"invalid params for {method}: {bad}") from bad
         if "error" in answer:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from activities.evm_store import DatabaseTransactionStore
 from clients.evm_ledger import EvmLedger
 from clients.evm_transactions import StoredTransaction
-from core.db import make_engine
+from core.db import make_engine, session_factory
 from tests.evm.port_chain import PortChain
 from tests.evm.test_evm_ledger import open_escrow
 
@@ -39,7 +39,7 @@ def signed(
 async def test_concurrent_reservations_from_three_processes_never_share_a_nonce(
     engines: list[Engine],
 ) -> None:
-    stores = [DatabaseTransactionStore(engine) for engine in engines]
+    stores = [DatabaseTransactionStore(session_factory(engine)) for engine in engines]
     nonces = await asyncio.gather(
         *(stores[i % 3].reserve_nonce(SENDER, chain_nonce=0) for i in range(60))
     )
@@ -49,7 +49,7 @@ async def test_concurrent_reservations_from_three_processes_never_share_a_nonce(
 async def test_a_nonce_is_at_least_the_chains_and_each_sender_counts_alone(
     engines: list[Engine],
 ) -> None:
-    store = DatabaseTransactionStore(engines[0])
+    store = DatabaseTransactionStore(session_factory(engines[0]))
     assert await store.reserve_nonce(SENDER, chain_nonce=7) == 7
     # the chain lags behind what was reserved: the reservation does not go back
     assert await store.reserve_nonce(SENDER, chain_nonce=3) == 8
@@ -59,7 +59,7 @@ async def test_a_nonce_is_at_least_the_chains_and_each_sender_counts_alone(
 
 
 async def test_the_first_save_of_a_key_wins_even_when_saves_race(engines: list[Engine]) -> None:
-    stores = [DatabaseTransactionStore(engine) for engine in engines]
+    stores = [DatabaseTransactionStore(session_factory(engine)) for engine in engines]
     rivals = [signed("c-1:refund", nonce=n, raw=f"0x0{n}") for n in range(1, 7)]
     answers = await asyncio.gather(*(stores[i % 3].save(tx) for i, tx in enumerate(rivals)))
     assert len({a.hash for a in answers}) == 1  # every saver hears of the same winner
@@ -72,7 +72,7 @@ async def test_the_first_save_of_a_key_wins_even_when_saves_race(engines: list[E
 async def test_a_batch_is_found_by_any_transfer_it_covers_with_its_recipients_in_order(
     engines: list[Engine],
 ) -> None:
-    store = DatabaseTransactionStore(engines[0])
+    store = DatabaseTransactionStore(session_factory(engines[0]))
     covers = (("c-1:payout:u2", "0xb"), ("c-1:payout:u1", "0xa"))
     batch = signed("c-1:batch:abc", nonce=4, covers=covers)
     await store.save(batch)
@@ -93,7 +93,10 @@ async def test_two_workers_on_the_database_store_send_one_effect_per_key(
     escrow_id = await open_escrow(port_chain)
     first, second = (
         EvmLedger(port_chain.w3, port_chain.escrow.address, port_chain.service, store)
-        for store in (DatabaseTransactionStore(engines[0]), DatabaseTransactionStore(engines[1]))
+        for store in (
+            DatabaseTransactionStore(session_factory(engines[0])),
+            DatabaseTransactionStore(session_factory(engines[1])),
+        )
     )
     receipts = await asyncio.gather(
         first.lock("c-1:top-up", escrow_id=escrow_id, amount=5),
