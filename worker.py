@@ -19,8 +19,10 @@ from temporalio.worker import Worker
 from activities.campaign import CampaignActivities
 from activities.engagement import EngagementActivities
 from activities.escrow import EscrowActivities
+from activities.evm_store import DatabaseTransactionStore
 from activities.posts import PostActivities
 from activities.rewards import RewardActivities
+from clients.evm_connect import EvmEndpointUnknown, evm_ledger, resolve_endpoint
 from clients.http import make_http_client
 from clients.ledger import LedgerClient
 from clients.ports import Ledger, SocialPlatform
@@ -77,17 +79,19 @@ def build_worker(
     ledger_base_url: str,
     x_bearer_token: str | None = None,
     ledger_api_key: str | None = None,
+    ledger: Ledger | None = None,
     **worker_options: Any,
 ) -> Worker:
     """A worker with the real clients; the worker process and the tests build it alike.
 
-    Its tokens are masked in every log line, and every activity's lines carry its IDs.
+    ``ledger``: an adapter already built (``make_ledger``); the HTTP ledger by default. Its
+    tokens are masked in every log line, and every activity's lines carry its IDs.
     """
     register_secret(x_bearer_token)
     register_secret(ledger_api_key)
     interceptors = [LogContextInterceptor(), *worker_options.pop("interceptors", ())]
     social = XApiClient(http, x_base_url, x_bearer_token)
-    ledger = LedgerClient(http, ledger_base_url, api_key=ledger_api_key)
+    ledger = ledger or LedgerClient(http, ledger_base_url, api_key=ledger_api_key)
     activities = campaign_activities(
         sessions, social=social, ledger=ledger, http=http, default_x_token=x_bearer_token
     )
@@ -99,6 +103,28 @@ def build_worker(
         interceptors=interceptors,
         **worker_options,
     )
+
+
+async def make_ledger(
+    settings: Settings, http: httpx.AsyncClient, sessions: SessionFactory
+) -> Ledger:
+    """The adapter ``CAMPAIGNS_LEDGER`` chooses. ``evm``: the escrow contract over JSON-RPC,
+    its signed transactions and nonces in the database (shared by every worker process)."""
+    if settings.ledger == "http":
+        return LedgerClient(
+            http, settings.ledger_base_url, api_key=_secret(settings.ledger_api_key)
+        )
+    try:
+        endpoint = await resolve_endpoint(
+            http,
+            settings.evm_rpc_url,
+            private_key=_secret(settings.evm_private_key),
+            escrow_address=settings.evm_escrow_address,
+        )
+    except EvmEndpointUnknown as error:
+        raise SettingsError(f"CAMPAIGNS_LEDGER=evm: {error}") from None
+    store = DatabaseTransactionStore(sessions)
+    return evm_ledger(endpoint, store, receipt_timeout=settings.evm_receipt_timeout)
 
 
 def _secret(value: Any) -> str | None:
@@ -135,15 +161,16 @@ async def run_worker(settings: Settings) -> None:
     )
     try:
         async with make_http_client() as http:
+            sessions = session_factory(engine)
             worker = build_worker(
                 client,
                 task_queue=settings.task_queue,
-                sessions=session_factory(engine),
+                sessions=sessions,
                 http=http,
                 x_base_url=settings.x_base_url,
                 ledger_base_url=settings.ledger_base_url,
                 x_bearer_token=_secret(settings.x_bearer_token),
-                ledger_api_key=_secret(settings.ledger_api_key),
+                ledger=await make_ledger(settings, http, sessions),
                 graceful_shutdown_timeout=timedelta(seconds=settings.worker_grace_seconds),
             )
             log.info(

@@ -86,9 +86,16 @@ class EvmLedger:
         self._escrow: AsyncContract = w3.eth.contract(
             address=AsyncWeb3.to_checksum_address(escrow_address), abi=load_artifact(ESCROW).abi
         )
+        self._w3 = w3
         self._store = store
         self._sender = TransactionSender(w3, account, store, receipt_timeout=receipt_timeout)
         self._per_transaction = recipients_per_transaction
+
+    async def aclose(self) -> None:
+        """Close the provider's connections (an HTTP provider keeps a session open)."""
+        disconnect = getattr(self._w3.provider, "disconnect", None)
+        if disconnect is not None:
+            await disconnect()
 
     # --- the port -------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 from web3 import AsyncWeb3
-from web3.exceptions import TransactionNotFound
+from web3.exceptions import ContractLogicError, TransactionNotFound
 from web3.types import TxParams, Wei
 
 from clients.ports import PermanentError, RetryableError
@@ -191,7 +191,9 @@ class TransactionSender:
         try:
             return int(await self._w3.eth.estimate_gas(params))
         except Exception as error:
-            text = str(error)
+            # over HTTP a revert is a ContractLogicError whose str() is (message, data)
+            message = error.message if isinstance(error, ContractLogicError) else None
+            text = message or str(error)
             if "revert" not in text:
                 raise RetryableError(f"estimating {call.key}: {text}") from error
             reason = text.split("execution reverted:", 1)[-1].strip()

@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     x_bearer_token: SecretStr | None = None
     ledger_base_url: str = "http://127.0.0.1:8001/ledger"
     ledger_api_key: SecretStr | None = None
+    # Which Ledger adapter the worker builds: the HTTP ledger API, or the escrow contract
+    # over Ethereum JSON-RPC. What is unset below is discovered from the sandbox's
+    # ``/sandbox/evm`` when the RPC URL is the sandbox's ``.../evm``.
+    ledger: Literal["http", "evm"] = "http"
+    evm_rpc_url: str = "http://127.0.0.1:8001/evm"
+    evm_private_key: SecretStr | None = None
+    evm_escrow_address: str | None = None
+    evm_receipt_timeout: float = Field(default=120.0, gt=0, le=3600)
 
     operator_api_key: SecretStr | None = None
     api_host: str = "127.0.0.1"
@@ -70,6 +78,35 @@ class Settings(BaseSettings):
             raise ValueError(f"only sqlite and postgresql are supported, got {url.drivername!r}")
         return value
 
+    @field_validator("ledger", mode="before")
+    @classmethod
+    def _lower_ledger(cls, value: object) -> object:
+        return value.lower().strip() if isinstance(value, str) else value
+
+    @field_validator("evm_escrow_address", mode="before")
+    @classmethod
+    def _empty_address_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("evm_escrow_address")
+    @classmethod
+    def _address_shape(cls, value: str | None) -> str | None:
+        hex_part = (value or "0x" + "0" * 40)[2:]
+        if value is not None and not (
+            value.startswith("0x") and len(hex_part) == 40 and _is_hex(hex_part)
+        ):
+            raise ValueError(f"not a 0x-prefixed 20-byte address: {value!r}")
+        return value
+
+    @field_validator("evm_private_key")
+    @classmethod
+    def _key_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        # the message never repeats the key
+        key = value.get_secret_value().removeprefix("0x") if value is not None else None
+        if key is not None and not (len(key) == 64 and _is_hex(key)):
+            raise ValueError("not a 32-byte hex private key")
+        return value
+
     @field_validator("worker_metrics_port", mode="before")
     @classmethod
     def _empty_port_disables(cls, value: object) -> object:
@@ -89,6 +126,10 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_format(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+
+def _is_hex(text: str) -> bool:
+    return all(character in "0123456789abcdefABCDEF" for character in text)
 
 
 class SettingsError(Exception):

@@ -180,13 +180,11 @@ def register_secret(value: str | SecretStr | None) -> None:
 
 
 def register_settings_secrets(settings: Settings) -> None:
-    for value in (
-        settings.operator_api_key,
-        settings.api_key,
-        settings.x_bearer_token,
-        settings.ledger_api_key,
-    ):
-        register_secret(value)
+    """Every secret setting (any ``SecretStr`` field), so a new one is masked without a list."""
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            register_secret(value)
 
 
 def redact(text: str) -> str:

@@ -10,10 +10,12 @@ from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
 import core.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from activities.evm_store import METADATA as EVM_METADATA
 from core.db import make_engine
 
 config = context.config
-target_metadata = SQLModel.metadata
+# The EVM transaction store keeps its own tables; autogenerate must know them too.
+target_metadata = [SQLModel.metadata, EVM_METADATA]
 
 
 def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:

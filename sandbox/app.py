@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from sandbox import control_routes, ledger_routes, media_routes, x_routes
+from sandbox import control_routes, evm_routes, ledger_routes, media_routes, x_routes
 from sandbox.faults import FaultMiddleware, api_of
 from sandbox.problems import SandboxHttpError, ledger_problem, x_invalid_request
 from sandbox.state import SandboxState
@@ -48,6 +48,7 @@ def create_app(state_file: Path | None = None) -> FastAPI:
     app.include_router(media_routes.router)
     app.include_router(ledger_routes.router)
     app.include_router(control_routes.router)
+    app.include_router(evm_routes.router)  # Ethereum JSON-RPC on an in-process chain
     app.add_middleware(FaultMiddleware, state=state)
 
     @app.exception_handler(SandboxHttpError)
