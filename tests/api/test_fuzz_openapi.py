@@ -14,6 +14,7 @@ client and no worker behind it, not the one clients reach.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import pytest
@@ -28,7 +29,8 @@ from tests.api.fuzz_support import DRAFT, RUNNING, FuzzTarget, fuzz_operation
 pytestmark = [pytest.mark.dev_server, pytest.mark.slow]
 
 # Cases per operation and mode; 16 operations x 2 modes: about a minute on 2 shared cores.
-MAX_EXAMPLES = 25
+# A deeper hunt: FUZZ_EXAMPLES=200 (the cases stay derandomized, so a run repeats).
+MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 OPERATIONS = 16
 
 # Polls a day apart: the running campaign writes no row of its own while it is fuzzed.
