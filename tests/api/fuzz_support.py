@@ -132,6 +132,10 @@ def run_case(case: schemathesis.Case[Any], target: FuzzTarget, caller: str, whic
     before = snapshot(target.engine)
     response = case.call(base_url=target.base_url, session=target.session, timeout=30)
     target.seen[(f"{case.method.upper()} {case.path}", caller, response.status_code)] += 1
+    if key is None and case.path.startswith("/v1/"):
+        assert response.status_code >= 400, (
+            f"no key, yet {response.status_code}\n{case.as_curl_command()}"
+        )
     problem = _problem_check(response)
     assert problem is None, f"{caller}: {problem}\n{case.as_curl_command()}"
     case.validate_response(response, checks=CHECKS, headers=dict(headers))
