@@ -25,6 +25,52 @@ RETRY_AFTER_SECONDS = 1
 
 log = structlog.get_logger(__name__)
 
+# What each refusal means, for the OpenAPI description of the routes that can make it.
+_PROBLEM_DESCRIPTIONS = {
+    400: "The body could not be read as JSON text (e.g. it is not UTF-8)",
+    401: "No API key, or one that is unknown or revoked",
+    403: "Only the operator key may do this",
+    404: "No such campaign, owner or top-up for this key",
+    409: "The campaign's state does not allow this; `detail` says why",
+    422: "Invalid request: `errors` names each field and why",
+    503: "A dependency (the database or Temporal) is unavailable or busy; ask again (after "
+    "`Retry-After` seconds where it is sent)",
+}
+
+# An RFC 9457 problem document, inlined: its media type is not the routes' own
+# (application/json), so FastAPI's ``model=`` would file it under the wrong one.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "422: each invalid field, where it is and why",
+            "items": {"type": "object"},
+        },
+        "campaign_status": {"type": "string", "description": "409: the campaign's status"},
+    },
+    # Other extensions a problem may carry (readiness ``checks``).
+    "additionalProperties": True,
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route that may refuse with these statuses."""
+    return {
+        status: {
+            "description": _PROBLEM_DESCRIPTIONS[status],
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}},
+        }
+        for status in statuses
+    }
+
 
 class Problem(Exception):
     """A refusal with an HTTP status and a reason a person can read."""

@@ -8,11 +8,28 @@ pydantic data converter decodes the workflow's ``status`` query straight into it
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from core.campaign_spec import MAX_AMOUNT, CampaignSpec
+
+
+def _not_a_number(value: Any) -> Any:
+    """Pydantic would read a number as seconds since 1970 (``{"start_at": 0}`` as 1970, a
+    campaign started at once); the description promises date-time text, so only text is."""
+    if isinstance(value, int | float):
+        # Not a ValueError: a 422 names the field of a type error (api/validation_messages.py).
+        raise PydanticCustomError(
+            "datetime_type",
+            "a date-time in ISO 8601 text (e.g. 2030-01-01T12:00:00Z), not a number",
+        )
+    return value
+
+
+# A time a client sends: ISO 8601 text with its offset.
+DateTimeText = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
 
 # --- owners and participants ---------------------------------------------------------------
 
@@ -109,7 +126,7 @@ class PublishRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{}, {"start_at": "2030-01-01T12:00:00Z"}]}
     )
 
-    start_at: AwareDatetime | None = Field(
+    start_at: DateTimeText | None = Field(
         default=None, description="Start later (status 'scheduled'); omitted: start now."
     )
 
@@ -139,7 +156,7 @@ class ExtendBody(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"closes_at": "2030-01-02T12:00:00Z"}]}
     )
 
-    closes_at: AwareDatetime
+    closes_at: DateTimeText
 
 
 class ExtendedPublic(BaseModel):

@@ -16,7 +16,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from api.campaign_status import current_status, refusal
 from api.campaign_store import record_publish, refuse_duplicate_text
 from api.deps import CurrentPrincipal, GatewayDep, SessionFactoryDep, SettingsDep
-from api.problems import Problem, conflict
+from api.problems import Problem, conflict, problem_responses
 from api.routes.campaigns import load_visible
 from api.schemas import (
     ExtendBody,
@@ -48,7 +48,12 @@ from core.models import Campaign
 from core.temporal import start_campaign_workflow
 from core.types import utcnow
 
-router = APIRouter(prefix="/v1/campaigns", tags=["campaign messages"])
+# Every message names a campaign (404) and may not fit its state (409).
+router = APIRouter(
+    prefix="/v1/campaigns",
+    tags=["campaign messages"],
+    responses=problem_responses(400, 401, 404, 409, 422, 503),
+)
 
 _ACCEPTED = status.HTTP_202_ACCEPTED
 

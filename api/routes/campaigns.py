@@ -27,7 +27,7 @@ from api.deps import (
     SessionDep,
     SessionFactoryDep,
 )
-from api.problems import Problem, not_found
+from api.problems import Problem, not_found, problem_responses
 from api.schemas import (
     CampaignDetailPublic,
     CampaignPagePublic,
@@ -41,7 +41,9 @@ from core.contracts import CampaignStatus
 from core.db import SessionFactory
 from core.models import Campaign, Owner
 
-router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
+router = APIRouter(
+    prefix="/v1/campaigns", tags=["campaigns"], responses=problem_responses(401, 422, 503)
+)
 
 MAX_PAGE_SIZE = 100
 # Where a status answer came from: "query" (the workflow) or "recorded" (the database).
@@ -69,7 +71,12 @@ def load_visible(sessions: SessionFactory, principal: Principal, campaign_id: st
         return load_campaign(session, principal, campaign_id)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=CampaignPublic)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CampaignPublic,
+    responses=problem_responses(400, 404, 409),
+)
 def create(
     spec: CampaignSpec,
     session: SessionDep,
@@ -116,7 +123,7 @@ def list_(
     )
 
 
-@router.get("/{campaign_id}", response_model=CampaignDetailPublic)
+@router.get("/{campaign_id}", response_model=CampaignDetailPublic, responses=problem_responses(404))
 async def show(
     campaign_id: str,
     principal: CurrentPrincipal,
@@ -130,7 +137,9 @@ async def show(
     return CampaignDetailPublic.model_validate({**to_public(campaign).model_dump(), "live": live})
 
 
-@router.get("/{campaign_id}/status", response_model=StatusAnswerPublic)
+@router.get(
+    "/{campaign_id}/status", response_model=StatusAnswerPublic, responses=problem_responses(404)
+)
 async def status_document(
     campaign_id: str,
     principal: CurrentPrincipal,
@@ -148,7 +157,9 @@ async def status_document(
     return answer
 
 
-@router.get("/{campaign_id}/timeline", response_model=TimelinePublic)
+@router.get(
+    "/{campaign_id}/timeline", response_model=TimelinePublic, responses=problem_responses(404)
+)
 def timeline(campaign_id: str, session: SessionDep, principal: CurrentPrincipal) -> TimelinePublic:
     """One row per transition or notable event, oldest first."""
     load_campaign(session, principal, campaign_id)

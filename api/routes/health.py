@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import get_gateway
-from api.problems import problem_response
+from api.problems import problem_response, problem_responses
 from api.schemas import HealthPublic, ReadinessPublic
 from core.db import SessionFactory
 
@@ -34,7 +34,7 @@ def _database_ok(sessions: SessionFactory) -> bool:
 @router.get(
     "/readyz",
     response_model=ReadinessPublic,
-    responses={503: {"description": "a dependency is down; the problem document says which"}},
+    responses=problem_responses(503),
 )
 async def readyz(request: Request) -> ReadinessPublic | JSONResponse:
     """Checks Temporal and the database; 503 names the one that is down."""

@@ -5,11 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from api.deps import OperatorPrincipal, SessionDep
+from api.problems import problem_responses
 from api.schemas import OwnerCreate, OwnerCreatedPublic
 from api.security import hash_api_key, key_prefix, new_api_key
 from core.models import ApiKey, Owner
 
-router = APIRouter(prefix="/v1/owners", tags=["owners"])
+router = APIRouter(
+    prefix="/v1/owners", tags=["owners"], responses=problem_responses(400, 401, 403, 422, 503)
+)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=OwnerCreatedPublic)

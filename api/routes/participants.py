@@ -8,11 +8,16 @@ from fastapi import APIRouter
 from sqlalchemy.dialects import postgresql, sqlite
 
 from api.deps import OperatorPrincipal, SessionDep
+from api.problems import problem_responses
 from api.schemas import ParticipantsUpsert, ParticipantsUpsertedPublic
 from core.models import Participant
 from core.types import utcnow
 
-router = APIRouter(prefix="/v1/participants", tags=["participants"])
+router = APIRouter(
+    prefix="/v1/participants",
+    tags=["participants"],
+    responses=problem_responses(400, 401, 403, 422, 503),
+)
 
 # Rows per INSERT statement: keeps SQLite under its bound-parameter limit.
 _CHUNK = 500

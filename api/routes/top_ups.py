@@ -17,14 +17,18 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.campaign_status import current_status, refusal
 from api.deps import CurrentPrincipal, GatewayDep, SessionFactoryDep, TopUpWaitDep
-from api.problems import conflict, not_found
+from api.problems import conflict, not_found, problem_responses
 from api.routes.campaigns import load_visible
 from api.schemas import IDEMPOTENCY_KEY_PATTERN, TopUpBody, TopUpPublic
 from api.temporal_gateway import TemporalGateway, temporal_errors
 from api.update_outcomes import result_if_done, start_update, wait_for_result
 from core.contracts import UPDATE_TOP_UP, TopUpRequest, TopUpResult
 
-router = APIRouter(prefix="/v1/campaigns", tags=["campaign messages"])
+router = APIRouter(
+    prefix="/v1/campaigns",
+    tags=["campaign messages"],
+    responses=problem_responses(401, 404, 409, 422, 503),
+)
 
 KEY_RULE = "1-100 letters, digits or -_.: (a uuid4 will do)"
 IdempotencyKey = Annotated[
@@ -60,7 +64,11 @@ def _answer(
     return TopUpPublic(key=key, state="done", budget=result.budget, outcome=where)
 
 
-@router.post("/{campaign_id}/top-up", response_model=TopUpPublic, responses=_STILL_GOING)
+@router.post(
+    "/{campaign_id}/top-up",
+    response_model=TopUpPublic,
+    responses={**_STILL_GOING, **problem_responses(400)},
+)
 async def top_up(
     campaign_id: str,
     body: TopUpBody,
@@ -103,7 +111,7 @@ async def top_up(
 @router.get(
     "/{campaign_id}/top-ups/{key}",
     response_model=TopUpPublic,
-    responses={**_STILL_GOING, 404: {"description": "no top-up with this key"}},
+    responses=_STILL_GOING,
 )
 async def top_up_outcome(
     campaign_id: str,
