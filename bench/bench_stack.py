@@ -197,11 +197,13 @@ class Bench:
 
 @asynccontextmanager
 async def bench_stack(
-    options: argparse.Namespace, workers: int, concurrency: int = 50
+    options: argparse.Namespace, workers: int, concurrency: int = 50, sqlite: bool = False
 ) -> AsyncIterator[Bench]:
-    """The stack with ``workers`` campaign workers and as many no-op bench workers."""
+    """The stack with ``workers`` campaign workers and as many no-op bench workers, on a
+    fresh PostgreSQL schema (or SQLite in the state directory)."""
     state_dir = options.state_dir or Path(tempfile.mkdtemp(prefix="campaigns-bench-"))
-    stack = ChaosStack(state_dir / f"workers-{workers}", options.postgres_url, workers=workers)
+    run_dir = state_dir / f"{'sqlite' if sqlite else 'postgres'}-workers-{workers}"
+    stack = ChaosStack(run_dir, options.postgres_url, workers=workers, sqlite=sqlite)
     try:
         await stack.start()
         for k in range(1, workers + 1):

@@ -111,6 +111,8 @@ class ChaosStack:
     continue_as_new_after: int | None = None
     # Worker processes on the one task queue: "worker", then "worker-2", "worker-3", ...
     workers: int = 1
+    # SQLite in the state directory instead of a PostgreSQL schema (the benchmarks' choice).
+    sqlite: bool = False
     operator_key: str = field(default_factory=lambda: uuid.uuid4().hex)
     schema: str = field(default_factory=lambda: f"chaos_{uuid.uuid4().hex[:10]}")
     temporal_port: int = field(default_factory=free_port)
@@ -136,6 +138,8 @@ class ChaosStack:
 
     @property
     def database_url(self) -> str:
+        if self.sqlite:
+            return f"sqlite:///{self.state_dir / 'campaigns.db'}"
         separator = "&" if "?" in self.postgres_admin_url else "?"
         return f"{self.postgres_admin_url}{separator}options=-csearch_path%3D{self.schema}"
 
@@ -242,8 +246,9 @@ class ChaosStack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.start_part("temporal", self.temporal_argv())
         await wait_until("the Temporal dev server", self.temporal_answers, READY_SECONDS)
-        with psycopg.connect(self.postgres_admin_url, autocommit=True) as connection:
-            connection.execute(f'CREATE SCHEMA "{self.schema}"')
+        if not self.sqlite:
+            with psycopg.connect(self.postgres_admin_url, autocommit=True) as connection:
+                connection.execute(f'CREATE SCHEMA "{self.schema}"')
         python = [sys.executable, "-m", "cli"]
         if await run_command([*python, "migrate"], env=self.env()) != 0:
             raise RuntimeError(f"campaigns migrate failed on schema {self.schema}")
@@ -268,6 +273,8 @@ class ChaosStack:
                 await self.wait_exit(name)
 
     def drop_schema(self) -> None:
+        if self.sqlite:
+            return
         with psycopg.connect(self.postgres_admin_url, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
 
