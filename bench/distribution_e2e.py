@@ -22,7 +22,8 @@ from typing import Any
 from bench_stack import LIKE_RATE, Bench, add_stack_options, bench_stack, report, worker_counts
 from chaos_world import _ok
 
-LEDGERS = ("http",)  # the EVM ledger is being wired separately; add it here when it is
+# The EVM ledger adapter is being wired into the worker separately; add "evm" here then.
+LEDGERS = ("http",)
 DATABASES = ("sqlite", "postgres")
 TARGET_SECONDS = 2.0
 ENGAGEMENTS_PER_REQUEST = 10_000
@@ -34,7 +35,8 @@ def parse_list(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
     chosen = [part.strip() for part in text.split(",") if part.strip()]
     unknown = [c for c in chosen if c not in allowed]
     if not chosen or unknown:
-        raise SystemExit(f"{what}: {', '.join(unknown) or text!r} not one of {', '.join(allowed)}")
+        given = ", ".join(unknown) if unknown else repr(text)
+        raise SystemExit(f"{what}: {given} is not one of: {', '.join(allowed)}")
     return chosen
 
 

@@ -154,7 +154,7 @@ def test_distribution_e2e_refuses_a_ledger_it_cannot_drive() -> None:
     argv = [sys.executable, str(BENCH / "distribution_e2e.py"), "--ledger", "evm"]
     run = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert run.returncode != 0
-    assert "--ledger: evm not one of http" in run.stderr
+    assert "--ledger: evm is not one of: http" in run.stderr
     assert "Traceback" not in run.stderr
 
 
