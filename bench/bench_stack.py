@@ -51,6 +51,11 @@ def add_stack_options(parser: argparse.ArgumentParser, json_name: str) -> None:
         default=Path(tempfile.gettempdir()) / json_name,
         help="where the results go as JSON (default: %(default)s)",
     )
+    add(
+        "--profile-dir",
+        type=Path,
+        help="run each worker under cProfile; <worker>.prof lands here (main thread only)",
+    )
 
 
 def worker_counts(text: str) -> list[int]:
@@ -203,7 +208,10 @@ async def bench_stack(
     fresh PostgreSQL schema (or SQLite in the state directory)."""
     state_dir = options.state_dir or Path(tempfile.mkdtemp(prefix="campaigns-bench-"))
     run_dir = state_dir / f"{'sqlite' if sqlite else 'postgres'}-workers-{workers}"
-    stack = ChaosStack(run_dir, options.postgres_url, workers=workers, sqlite=sqlite)
+    profile_dir = options.profile_dir / run_dir.name if options.profile_dir else None
+    stack = ChaosStack(
+        run_dir, options.postgres_url, workers=workers, sqlite=sqlite, profile_dir=profile_dir
+    )
     try:
         await stack.start()
         for k in range(1, workers + 1):

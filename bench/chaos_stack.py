@@ -113,6 +113,8 @@ class ChaosStack:
     workers: int = 1
     # SQLite in the state directory instead of a PostgreSQL schema (the benchmarks' choice).
     sqlite: bool = False
+    # Each worker runs under cProfile and writes <name>.prof here when it stops (SIGTERM).
+    profile_dir: Path | None = None
     operator_key: str = field(default_factory=lambda: uuid.uuid4().hex)
     schema: str = field(default_factory=lambda: f"chaos_{uuid.uuid4().hex[:10]}")
     temporal_port: int = field(default_factory=free_port)
@@ -256,7 +258,12 @@ class ChaosStack:
         for name in self.worker_names:
             # Each worker serves its own metrics; the first keeps worker_metrics_port.
             port = self.worker_metrics_port if name == "worker" else free_port()
-            self.start_part(name, [*python, "worker"], {"CAMPAIGNS_WORKER_METRICS_PORT": str(port)})
+            argv = [*python, "worker"]
+            if self.profile_dir is not None:
+                self.profile_dir.mkdir(parents=True, exist_ok=True)
+                profile = str(self.profile_dir / f"{name}.prof")
+                argv = [sys.executable, "-m", "cProfile", "-o", profile, "-m", "cli", "worker"]
+            self.start_part(name, argv, {"CAMPAIGNS_WORKER_METRICS_PORT": str(port)})
         self.start_part("api", [*python, "api"])
         await wait_until(
             "the sandbox", lambda: self.http_answers(f"{self.sandbox_url}/sandbox/faults"), 60
