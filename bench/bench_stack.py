@@ -75,6 +75,8 @@ class Bench:
     api: Api
     client: Client
     owners: list[Owner] = field(default_factory=list)
+    # Each draft's first-post text (unique), to find its post in the sandbox's ground truth.
+    first_texts: dict[str, str] = field(default_factory=dict)
 
     async def count(self, statuses: Sequence[str]) -> int:
         quoted = ",".join(f"'{s}'" for s in statuses)
@@ -131,14 +133,17 @@ class Bench:
         }
 
         async def one(i: int) -> str:
+            text = f"Bench {uuid.uuid4().hex[:12]} #{i}: like to earn"
             body = {
                 **spec,
                 "name": f"Bench #{i}",
-                "first_post": {"text": f"Bench {uuid.uuid4().hex[:8]} #{i}: like to earn"},
+                "first_post": {"text": text},
                 "second_post": {"text": f"Bench #{i} terms: paid once per person."},
             }
             response = await self.api.api("POST", "/v1/campaigns", owner.api_key, json=body)
-            return str(_ok(response, f"campaign {i}")["id"])
+            campaign_id = str(_ok(response, f"campaign {i}")["id"])
+            self.first_texts[campaign_id] = text
+            return campaign_id
 
         return list(await asyncio.gather(*(one(i) for i in range(count))))
 
@@ -165,6 +170,23 @@ class Bench:
                 raise RuntimeError(f"campaign {campaign_id} ended {doc['status']} before running")
             await asyncio.sleep(1.0)
         raise TimeoutError(f"campaign {campaign_id} not running after {timeout:.0f} s")
+
+    async def first_posts(self, campaign_ids: Sequence[str], timeout: float) -> dict[str, str]:
+        """Campaign ID -> its first post's ID, once every one is up. Read from the sandbox's
+        ground truth in one request a second: polling each campaign's status would send a
+        query per campaign through Temporal to the workers and load what is being measured."""
+        wanted = {self.first_texts[c]: c for c in campaign_ids}
+        found: dict[str, str] = {}
+        deadline = time.monotonic() + timeout
+        while len(found) < len(wanted):
+            if time.monotonic() >= deadline:
+                missing = len(wanted) - len(found)
+                raise TimeoutError(f"{missing} first posts not up after {timeout:.0f} s")
+            await asyncio.sleep(1.0)
+            for post in (await self.api.sandbox("GET", "/sandbox/truth/posts"))["posts"]:
+                if post["text"] in wanted:
+                    found[wanted[post["text"]]] = post["id"]
+        return found
 
     async def engage(self, tweet_id: str, users: Sequence[str]) -> None:
         items = [{"user_id": u, "kind": "like"} for u in users]

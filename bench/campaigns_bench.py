@@ -56,12 +56,9 @@ async def campaigns_phase(bench: Bench, options: argparse.Namespace) -> dict[str
     before = await activities_done(bench)
     started = time.monotonic()
 
-    async def one(campaign_id: str, group: list[str]) -> None:
-        await bench.publish(owner, campaign_id)
-        doc = await bench.wait_running(owner, campaign_id, SETTLE_SECONDS)
-        await bench.engage(doc["posts"]["first"], group)
-
-    await asyncio.gather(*(one(c, g) for c, g in zip(ids, users, strict=True)))
+    await asyncio.gather(*(bench.publish(owner, c) for c in ids))
+    posts = await bench.first_posts(ids, SETTLE_SECONDS)
+    await asyncio.gather(*(bench.engage(posts[c], g) for c, g in zip(ids, users, strict=True)))
     timeout = options.duration + SETTLE_SECONDS
     ended = await bench.wait_for_count(("closed", "cancelled", "failed"), n, timeout)
     elapsed = ended - started
