@@ -121,13 +121,13 @@ class Bench:
             _ok(await self.api.api("POST", "/v1/participants", key, json=chunk), "participants")
 
     async def drafts(
-        self, owner: Owner, count: int, duration: int, poll: int, budget: int
+        self, owner: Owner, count: int, duration: int, poll: int, budget: int, kind: str = "like"
     ) -> list[str]:
         spec = {
             "type": "awareness",
             "asset": "native",
             "budget": budget,
-            "rewards": {"like": LIKE_RATE},
+            "rewards": {kind: LIKE_RATE},
             "duration_seconds": duration,
             "poll_interval_seconds": poll,
         }
@@ -188,8 +188,14 @@ class Bench:
                     found[wanted[post["text"]]] = post["id"]
         return found
 
-    async def engage(self, tweet_id: str, users: Sequence[str]) -> None:
-        items = [{"user_id": u, "kind": "like"} for u in users]
+    async def engage(self, tweet_id: str, users: Sequence[str], kind: str = "like") -> None:
+        """Each user engages once; replies and quotes get a text of their own."""
+        items = [
+            {"user_id": u, "kind": kind}
+            if kind == "like"
+            else {"user_id": u, "kind": kind, "text": f"{kind} from {u}"}
+            for u in users
+        ]
         await self.api.sandbox(
             "POST", "/sandbox/engagements", {"tweet_id": tweet_id, "engagements": items}
         )

@@ -4,7 +4,7 @@ PostgreSQL, on the dev server as ``campaigns dev`` runs it.
 
     .venv/bin/python bench/distribution_e2e.py [--recipients 20000] [--database sqlite,postgres]
 
-R registered participants each like the campaign's first post once (POST /sandbox/engagements,
+R registered participants each reply to the campaign's first post once (POST /sandbox/engagements,
 10,000 at a time) while it runs; after it closes, the timeline gives each phase's time and the
 sandbox's ground truth must show one payout per recipient. Target: 2 s on the HTTP ledger and
 PostgreSQL. (bench/distribution.py times the table and the payouts alone, without the worker.)
@@ -27,6 +27,9 @@ LEDGERS = ("http",)
 DATABASES = ("sqlite", "postgres")
 TARGET_SECONDS = 2.0
 ENGAGEMENTS_PER_REQUEST = 10_000
+# Replies, not likes: X (and the sandbox) show only a post's latest 100 likers, while replies
+# are searched page by page, so every recipient is seen by the final fetch.
+ENGAGEMENT_KIND = "reply"
 SETTLE_SECONDS = 1200.0
 LIVE = ("draft", "scheduled", "publishing", "running")
 
@@ -47,11 +50,14 @@ async def one_run(bench: Bench, options: argparse.Namespace) -> dict[str, Any]:
     tag = uuid.uuid4().int % 10**6
     users = [f"{tag:06d}{i:07d}" for i in range(recipients)]
     await bench.participants(users)
-    [campaign_id] = await bench.drafts(owner, 1, options.duration, options.poll_interval, budget)
+    [campaign_id] = await bench.drafts(
+        owner, 1, options.duration, options.poll_interval, budget, kind=ENGAGEMENT_KIND
+    )
     await bench.publish(owner, campaign_id)
     doc = await bench.wait_running(owner, campaign_id, 300)
     for start in range(0, recipients, ENGAGEMENTS_PER_REQUEST):
-        await bench.engage(doc["posts"]["first"], users[start : start + ENGAGEMENTS_PER_REQUEST])
+        chunk = users[start : start + ENGAGEMENTS_PER_REQUEST]
+        await bench.engage(doc["posts"]["first"], chunk, kind=ENGAGEMENT_KIND)
     await bench.wait_for_count(
         ("closed", "cancelled", "failed"), 1, options.duration + SETTLE_SECONDS
     )

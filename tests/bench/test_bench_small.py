@@ -33,7 +33,7 @@ SMALL_RUNS = {
     "timers": ["timers_bench.py", "--campaigns", "3", "--timers", "5", "--publish-lead", "15"],
     "api": ["api_bench.py", "--campaigns", "4", "--clients", "4", "--requests", "12"],
     "memory": ["memory_bench.py", "--campaigns", "4"],
-    "distribution-sqlite": ["distribution_e2e.py", "--recipients", "30", "--database", "sqlite"],
+    "distribution-sqlite": ["distribution_e2e.py", "--recipients", "150", "--database", "sqlite"],
     "distribution-postgres": [
         "distribution_e2e.py",
         "--recipients",
@@ -145,7 +145,7 @@ def test_distribution_e2e_pays_every_recipient_once_and_times_the_close(
     doc = finished(outcomes, f"distribution-{database}", "running->closed s")
     run = doc["runs"][database]
     assert run["status"] == "closed"
-    assert run["payouts"] == run["distinct_payout_keys"] == run["recipients"] == 30
+    assert run["payouts"] == run["distinct_payout_keys"] == run["recipients"] == 150
     assert 0 < run["running_to_closed_s"] < 600
     assert any("closed" in phase for phase in run["phases_s"])
 
