@@ -37,7 +37,7 @@ SMALL_RUNS = {
     "distribution-postgres": [
         "distribution_e2e.py",
         "--recipients",
-        "30",
+        "150",
         "--database",
         "postgres",
     ],
