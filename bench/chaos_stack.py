@@ -95,6 +95,8 @@ class Part:
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
     expected_exit: bool = False
+    # Settings of this process alone (a second worker's own metrics port, say).
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -107,6 +109,12 @@ class ChaosStack:
     # The dev server suggests continue-as-new after this many history events (Temporal's own
     # default is 4,096), so short campaigns take that path too.
     continue_as_new_after: int | None = None
+    # Worker processes on the one task queue: "worker", then "worker-2", "worker-3", ...
+    workers: int = 1
+    # SQLite in the state directory instead of a PostgreSQL schema (the benchmarks' choice).
+    sqlite: bool = False
+    # Each worker runs under cProfile and writes <name>.prof here when it stops (SIGTERM).
+    profile_dir: Path | None = None
     operator_key: str = field(default_factory=lambda: uuid.uuid4().hex)
     schema: str = field(default_factory=lambda: f"chaos_{uuid.uuid4().hex[:10]}")
     temporal_port: int = field(default_factory=free_port)
@@ -132,6 +140,8 @@ class ChaosStack:
 
     @property
     def database_url(self) -> str:
+        if self.sqlite:
+            return f"sqlite:///{self.state_dir / 'campaigns.db'}"
         separator = "&" if "?" in self.postgres_admin_url else "?"
         return f"{self.postgres_admin_url}{separator}options=-csearch_path%3D{self.schema}"
 
@@ -166,7 +176,7 @@ class ChaosStack:
         with (log_dir / f"{part.name}-{part.starts}.log").open("wb") as log:
             part.process = subprocess.Popen(
                 part.argv,
-                env=self.env(),
+                env={**self.env(), **part.env},
                 cwd=self.state_dir,  # no stray .env from the caller's directory
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -175,9 +185,13 @@ class ChaosStack:
                 preexec_fn=die_with_parent if threading.active_count() == 1 else None,
             )
 
-    def start_part(self, name: str, argv: list[str]) -> None:
-        self.parts[name] = Part(name, argv)
+    def start_part(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.parts[name] = Part(name, argv, env=dict(env or {}))
         self._spawn(self.parts[name])
+
+    @property
+    def worker_names(self) -> list[str]:
+        return ["worker"] + [f"worker-{k}" for k in range(2, self.workers + 1)]
 
     def stop_part(self, name: str, sig: int = signal.SIGTERM) -> None:
         part = self.parts[name]
@@ -234,13 +248,23 @@ class ChaosStack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.start_part("temporal", self.temporal_argv())
         await wait_until("the Temporal dev server", self.temporal_answers, READY_SECONDS)
-        with psycopg.connect(self.postgres_admin_url, autocommit=True) as connection:
-            connection.execute(f'CREATE SCHEMA "{self.schema}"')
+        if not self.sqlite:
+            with psycopg.connect(self.postgres_admin_url, autocommit=True) as connection:
+                connection.execute(f'CREATE SCHEMA "{self.schema}"')
         python = [sys.executable, "-m", "cli"]
         if await run_command([*python, "migrate"], env=self.env()) != 0:
             raise RuntimeError(f"campaigns migrate failed on schema {self.schema}")
-        for name in ("sandbox", "worker", "api"):
-            self.start_part(name, [*python, name])
+        self.start_part("sandbox", [*python, "sandbox"])
+        for name in self.worker_names:
+            # Each worker serves its own metrics; the first keeps worker_metrics_port.
+            port = self.worker_metrics_port if name == "worker" else free_port()
+            argv = [*python, "worker"]
+            if self.profile_dir is not None:
+                self.profile_dir.mkdir(parents=True, exist_ok=True)
+                profile = str(self.profile_dir / f"{name}.prof")
+                argv = [sys.executable, "-m", "cProfile", "-o", profile, "-m", "cli", "worker"]
+            self.start_part(name, argv, {"CAMPAIGNS_WORKER_METRICS_PORT": str(port)})
+        self.start_part("api", [*python, "api"])
         await wait_until(
             "the sandbox", lambda: self.http_answers(f"{self.sandbox_url}/sandbox/faults"), 60
         )
@@ -248,12 +272,16 @@ class ChaosStack:
 
     async def stop(self) -> None:
         """API and worker first, then the servers they talk to; then drop the schema."""
-        for name in ("api", "worker", "sandbox", "temporal"):
+        first = ["api", *self.worker_names]
+        others = [n for n in self.parts if n not in (*first, "sandbox", "temporal")]
+        for name in (*first, *others, "sandbox", "temporal"):
             if name in self.parts:
                 self.stop_part(name)
                 await self.wait_exit(name)
 
     def drop_schema(self) -> None:
+        if self.sqlite:
+            return
         with psycopg.connect(self.postgres_admin_url, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
 
@@ -297,7 +325,7 @@ class ChaosStack:
                 if code is None or part.expected_exit:
                     continue
                 self.unexpected_exits.append(f"{part.name} #{part.starts} exited {code}")
-                if part.name not in ("worker", "api"):
+                if part.name not in (*self.worker_names, "api"):
                     raise RuntimeError(f"the {part.name} exited with code {code}")
                 await asyncio.sleep(1)  # e.g. Temporal still down: do not spin
                 self._spawn(part)

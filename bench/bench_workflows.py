@@ -1,0 +1,26 @@
+"""The raw ceiling's workflows, registered by bench/noop_worker.py on its own task queue: no
+database, no HTTP, so what they measure is the server and the SDK alone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from devserver_workflows import NoOpWorkflow, SequentialActivitiesWorkflow, do_nothing
+from temporalio import workflow
+
+__all__ = ["BareTimerWorkflow", "NoOpWorkflow", "SequentialActivitiesWorkflow", "do_nothing"]
+
+
+@workflow.defn
+class BareTimerWorkflow:
+    """Sleeps until ``fire_at`` (ISO 8601, aware) and returns how late its timer fired, in
+    seconds: the workflow task's time after the timer minus the instant asked for, the same
+    clock a campaign's timeline uses for its move to ``closing``."""
+
+    @workflow.run
+    async def run(self, fire_at: str) -> float:
+        target = datetime.fromisoformat(fire_at)
+        delay = (target - workflow.now()).total_seconds()
+        if delay > 0:
+            await workflow.sleep(delay)
+        return (workflow.now() - target).total_seconds()
