@@ -69,8 +69,10 @@ class RewardActivities:
 
     @activity.defn(name=BUILD_REWARD_TABLE)
     async def build_reward_table(self, request: RewardTableRequest) -> RewardTableResult:
-        activity.heartbeat("building the reward table")
-        return await asyncio.to_thread(self._build_reward_table, request)
+        # Heartbeats all along: a worker killed mid-build is noticed within the heartbeat
+        # timeout, not after the five minutes the build may take (a chaos run waited so).
+        async with _heartbeating("building the reward table"):
+            return await asyncio.to_thread(self._build_reward_table, request)
 
     def _build_reward_table(self, request: RewardTableRequest) -> RewardTableResult:
         with self._sessions() as session:

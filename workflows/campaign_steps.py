@@ -167,6 +167,7 @@ def build_reward_table(campaign_id: str, locked: int) -> Awaitable[RewardTableRe
         summary=f"reward table for {locked} locked",
         timeout=retry.REWARD_TABLE_TIMEOUT,
         policy=retry.DATABASE,
+        heartbeat=retry.REWARD_TABLE_HEARTBEAT_TIMEOUT,
     )
 
 

@@ -59,6 +59,7 @@ COMPENSATION = RetryPolicy(
 )
 
 REWARD_TABLE_TIMEOUT = timedelta(minutes=5)
+REWARD_TABLE_HEARTBEAT_TIMEOUT = timedelta(seconds=20)
 
 # The final fetch at close: no reward may be lost to a failed read, so it waits out rate
 # limits and outages for as long as they last; a refusal (401, 403) holds the campaign in
