@@ -26,9 +26,11 @@ from tests.conftest import POSTGRES_ADMIN_URL
 READERS = 50
 POOL = 2
 POOL_TIMEOUT = 2.0
-# Far under the 30 s the readers waited before; above the status query's 3 s timeout plus the
-# queueing of fifty readers on two shared cores.
-ANSWER_BOUND = 15.0
+# Under the 30 s the readers waited before (and then got a 500); above the status query's 3 s
+# timeout plus the queueing of fifty readers on two shared cores, which reached 17.6 s once in
+# a loaded CI run (the bound is about never hanging, not about speed: bench/api_bench.py
+# measures that).
+ANSWER_BOUND = 25.0
 
 
 # A short session is "idle in transaction" for a moment between its statements and its end;
