@@ -28,6 +28,7 @@ from web3.providers.eth_tester import EthereumTesterProvider
 from web3.types import RPCEndpoint, Wei
 
 from contracts.artifacts import ESCROW, TEST_TOKEN, load_artifact
+from sandbox.evm_truth import chain_events
 
 # Anvil's and Hardhat's first development key, published everywhere: a sandbox-only key.
 SERVICE_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
@@ -110,6 +111,11 @@ class EvmNode:
                 raise RpcFailure(int(error.get("code", -32000)), str(error.get("message")))
             raise RpcFailure(-32000, str(error))
         return wire(answer.get("result"))
+
+    def events(self, campaign_id: str | None = None) -> list[dict[str, Any]]:
+        """The escrow's events (``sandbox.evm_truth``), read under the node's lock."""
+        with self._lock:
+            return chain_events(self.w3, self.info.escrow_address, campaign_id)
 
     def _set_up(self) -> EvmInfo:
         w3 = self.w3

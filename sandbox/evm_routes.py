@@ -1,5 +1,6 @@
 """``POST /evm``: Ethereum JSON-RPC 2.0 (single requests and batches) on the sandbox's node;
-``GET /sandbox/evm``: what a client needs to use it.
+``GET /sandbox/evm``: what a client needs to use it; ``GET /sandbox/truth/chain``: what the
+escrow contract did, from its events (``?campaign_id=`` for one campaign).
 
 The node is built on the first request to either path (it deploys two contracts, ~2 s), so a
 sandbox that never speaks EVM pays nothing. A request that is not JSON-RPC gets a JSON-RPC
@@ -100,3 +101,9 @@ async def evm_info(request: Request) -> dict[str, Any]:
         # the sandbox's own development key (published; it guards nothing of value)
         "service_dev_private_key": SERVICE_DEV_KEY,
     }
+
+
+@router.get("/sandbox/truth/chain")
+async def chain_truth(request: Request, campaign_id: str | None = None) -> dict[str, Any]:
+    node = await _node(request)
+    return {"events": await asyncio.to_thread(node.events, campaign_id)}

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from clients.ports import InsufficientFunds, PermanentError, TransferOrder
+from sandbox.evm_truth import campaign_hash, key_hash
 from tests.evm.chain import fresh_addresses
 from tests.evm.sandbox_chain import SandboxChain, sandbox_chain
 from tests.sandbox.world import SandboxWorld, running_sandbox
@@ -59,6 +60,26 @@ async def test_an_escrow_lifecycle_through_the_evm_ledger_over_http(chain: Sandb
     assert await chain.token_balance(first) == 100 and await chain.token_balance(second) == 50
     assert await chain.token_balance(owner) == before - 150
     assert await ledger.lookup("c1:payout:2") == paid[1]
+
+    # the sandbox's truth is the contract's own events, of this campaign only
+    other = await ledger.create_escrow(
+        "c2:escrow", campaign_id="c2", owner_wallet=owner, asset="native"
+    )
+    truth = await chain.world.control("GET", "/truth/chain?campaign_id=c1")
+    kinds = [(e["kind"], e["amount"], e["to"]) for e in truth["events"]]
+    assert kinds == [
+        ("escrow", None, owner),
+        ("lock", 600, None),
+        ("payout", 100, first),
+        ("payout", 50, second),
+        ("batch", 150, None),
+        ("refund", 450, owner),
+        ("close", None, None),
+    ]
+    assert truth["events"][1]["key"] == key_hash("c1:lock")
+    assert {e["campaign"] for e in truth["events"]} == {campaign_hash("c1")}
+    everything = (await chain.world.control("GET", "/truth/chain"))["events"]
+    assert [e["kind"] for e in everything if e["campaign"] == campaign_hash(other.id)] == ["escrow"]
 
 
 async def test_a_batch_answers_each_request_by_its_id(world: SandboxWorld) -> None:
