@@ -60,7 +60,8 @@ class Sending:
     attempt: int
 
 
-def _record(effect: Effect) -> EffectRecord:
+def record_of(effect: Effect) -> EffectRecord:
+    """The plain record of a row (what callers keep once its session has closed)."""
     return EffectRecord(
         effect.key,
         effect.campaign_id,
@@ -93,7 +94,7 @@ class EffectStore:
         with self._sessions() as session:
             effect = session.get(Effect, key)
             if effect is not None:
-                return _record(effect)
+                return record_of(effect)
             effect = Effect(key=key, campaign_id=campaign_id, kind=kind, request=request)
             session.add(effect)
             try:
@@ -102,12 +103,12 @@ class EffectStore:
                 session.rollback()
                 effect = session.get(Effect, key)
                 assert effect is not None
-            return _record(effect)
+            return record_of(effect)
 
     def get(self, key: str) -> EffectRecord | None:
         with self._sessions() as session:
             effect = session.get(Effect, key)
-            return _record(effect) if effect is not None else None
+            return record_of(effect) if effect is not None else None
 
     @staticmethod
     def _current(session: Session, key: str) -> EffectRecord:
@@ -115,7 +116,7 @@ class EffectStore:
         effect = session.get(Effect, key)
         if effect is None:
             raise KeyError(key)
-        return _record(effect)
+        return record_of(effect)
 
     def mark_sending(self, key: str) -> Sending:
         """Note that this attempt is about to send: ``unknown`` from now on, one more attempt."""
@@ -213,7 +214,7 @@ class EffectStore:
                 .where(EFFECT.c.kind.in_(kinds))
                 .order_by(EFFECT.c.created_at)
             ).scalars()
-            return [_record(effect) for effect in rows]
+            return [record_of(effect) for effect in rows]
 
     def done(self, campaign_id: str, kinds: tuple[str, ...]) -> list[EffectRecord]:
         return self.of_campaign(campaign_id, kinds)

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Table, select, update
 
-from activities.effects import DONE, FAILED, SENDABLE, EffectRecord, EffectStore
+from activities.effects import DONE, FAILED, SENDABLE, EffectRecord, EffectStore, record_of
 from activities.posts import POST_KINDS, could_be_ours
 from clients.ports import Ledger, SocialPlatform
 from core.db import SessionFactory
@@ -65,22 +65,7 @@ class OpenEffects:
                 .where(EFFECT.c.updated_at < cutoff)
                 .order_by(EFFECT.c.created_at, EFFECT.c.key)
             ).scalars()
-            return [
-                OpenEffect(
-                    effect.kind,
-                    EffectRecord(
-                        effect.key,
-                        effect.campaign_id,
-                        effect.state,
-                        effect.result,
-                        effect.attempts,
-                        effect.created_at,
-                        effect.request,
-                        effect.error,
-                    ),
-                )
-                for effect in rows
-            ]
+            return [OpenEffect(effect.kind, record_of(effect)) for effect in rows]
 
     async def decide(self, campaign: Campaign, effect: OpenEffect) -> Repair | None:
         """Look where the effect would have landed; None for a kind nothing can look up."""
