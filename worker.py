@@ -172,6 +172,7 @@ async def run_worker(settings: Settings) -> None:
                 x_bearer_token=_secret(settings.x_bearer_token),
                 ledger=await make_ledger(settings, http, sessions),
                 graceful_shutdown_timeout=timedelta(seconds=settings.worker_grace_seconds),
+                **capacity_options(settings),
             )
             log.info(
                 "worker started",
@@ -182,6 +183,17 @@ async def run_worker(settings: Settings) -> None:
                 await _run_until_cancelled(worker, log, settings.worker_grace_seconds)
     finally:
         engine.dispose()
+
+
+def capacity_options(settings: Settings) -> dict[str, Any]:
+    """The ``Worker`` options the ``CAMPAIGNS_WORKER_*`` capacity settings set."""
+    return {
+        "max_cached_workflows": settings.worker_max_cached_workflows,
+        "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
+        "max_concurrent_activities": settings.worker_max_concurrent_activities,
+        "max_concurrent_workflow_task_polls": settings.worker_workflow_task_pollers,
+        "max_concurrent_activity_task_polls": settings.worker_activity_task_pollers,
+    }
 
 
 def metrics_address(settings: Settings) -> str:

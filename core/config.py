@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     # On SIGTERM the worker stops polling and gives running activities this long to finish
     # before it cancels them (temporalio's ``graceful_shutdown_timeout``).
     worker_grace_seconds: float = Field(default=10.0, ge=0, le=3600)
+    # The worker's capacity (temporalio's Worker options; their defaults). Each cached running
+    # workflow costs ~0.4 MB: a smaller sticky cache trades memory for replays on wake-up.
+    worker_max_cached_workflows: int = Field(default=1000, ge=0, le=100_000)
+    worker_max_concurrent_workflow_tasks: int = Field(default=100, ge=1, le=10_000)
+    worker_max_concurrent_activities: int = Field(default=100, ge=1, le=10_000)
+    worker_workflow_task_pollers: int = Field(default=5, ge=2, le=100)
+    worker_activity_task_pollers: int = Field(default=5, ge=1, le=100)
 
     x_base_url: str = "http://127.0.0.1:8001"
     x_bearer_token: SecretStr | None = None
