@@ -36,6 +36,8 @@ def dev_env(state_dir: Path) -> dict[str, str]:
             "CAMPAIGNS_TEMPORAL_UI_PORT": str(free_port()),
             "CAMPAIGNS_API_PORT": str(free_port()),
             "CAMPAIGNS_SANDBOX_PORT": str(free_port()),
+            # not 9464: stacks of tests running side by side would take each other's port
+            "CAMPAIGNS_WORKER_METRICS_PORT": str(free_port()),
             "CAMPAIGNS_LOG_FORMAT": "json",
         }
     )

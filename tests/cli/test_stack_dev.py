@@ -6,7 +6,6 @@ import importlib.util
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -21,6 +20,7 @@ from temporalio.client import Client
 
 from core.db import make_engine
 from core.models import Owner
+from tests.cli.devstack_run import dev_env
 from tests.helpers import assert_eventually
 
 VENV_BIN = Path(sys.executable).parent
@@ -38,12 +38,6 @@ def require_all_parts() -> None:
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -94,18 +88,7 @@ def command_line(pid: int) -> str:
 @pytest.fixture
 def stack_env(tmp_path: Path) -> dict[str, str]:
     require_all_parts()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGNS_")}
-    env.update(
-        {
-            "CAMPAIGNS_STATE_DIR": str(tmp_path / "state"),
-            "CAMPAIGNS_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
-            "CAMPAIGNS_TEMPORAL_UI_PORT": str(free_port()),
-            "CAMPAIGNS_API_PORT": str(free_port()),
-            "CAMPAIGNS_SANDBOX_PORT": str(free_port()),
-            "CAMPAIGNS_LOG_FORMAT": "json",
-        }
-    )
-    return env
+    return dev_env(tmp_path / "state")
 
 
 @pytest.fixture
