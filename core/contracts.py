@@ -19,6 +19,9 @@ SIGNAL_CANCEL = "cancel"
 UPDATE_EXTEND = "extend"
 UPDATE_TOP_UP = "top_up"
 QUERY_STATUS = "status"
+# The new budget a finished top-up left, by its key (None: no such top-up); survives
+# continue-as-new, where the update that made it does not.
+QUERY_TOP_UP_BUDGET = "top_up_budget"
 
 SEARCH_ATTRIBUTE_STATUS = "CampaignStatus"
 SEARCH_ATTRIBUTE_TYPE = "CampaignType"

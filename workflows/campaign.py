@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.payloads import CampaignDefinition
     from core.contracts import (
         QUERY_STATUS,
+        QUERY_TOP_UP_BUDGET,
         SIGNAL_CANCEL,
         SIGNAL_DISTRIBUTION_PROGRESS,
         SIGNAL_PAUSE,
@@ -478,6 +479,10 @@ class CampaignWorkflow:
     @workflow.query(name=QUERY_STATUS)
     def status(self) -> StatusDocument:
         return self._doc
+
+    @workflow.query(name=QUERY_TOP_UP_BUDGET)
+    def top_up_budget(self, key: str) -> int | None:
+        return self._messages.top_ups.get(key)
 
     @workflow.signal(name=SIGNAL_PAUSE)
     async def pause(self, reason: str | None = None) -> None:

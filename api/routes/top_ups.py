@@ -13,6 +13,7 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Response, status
+from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.campaign_status import current_status, refusal
@@ -20,9 +21,9 @@ from api.deps import CurrentPrincipal, GatewayDep, SessionFactoryDep, TopUpWaitD
 from api.problems import conflict, not_found, problem_responses
 from api.routes.campaigns import load_visible
 from api.schemas import IDEMPOTENCY_KEY_PATTERN, TopUpBody, TopUpPublic
-from api.temporal_gateway import TemporalGateway, temporal_errors
+from api.temporal_gateway import WORKER_ANSWER_TIMEOUT, TemporalGateway, temporal_errors
 from api.update_outcomes import result_if_done, start_update, wait_for_result
-from core.contracts import UPDATE_TOP_UP, TopUpRequest, TopUpResult
+from core.contracts import QUERY_TOP_UP_BUDGET, UPDATE_TOP_UP, TopUpRequest, TopUpResult
 
 router = APIRouter(
     prefix="/v1/campaigns",
@@ -88,7 +89,7 @@ async def top_up(
     if reason is not None:
         # A retry of a top-up accepted before the campaign moved on still gets its outcome.
         if campaign.workflow_id is not None:
-            found, result = await _look_up(gateway, campaign_id, campaign.workflow_id, key)
+            found, result = await look_up_top_up(gateway, campaign_id, campaign.workflow_id, key)
             if found:
                 return _answer(campaign_id, key, result, response)
         raise conflict(reason, campaign_status=document.status)
@@ -125,22 +126,35 @@ async def top_up_outcome(
     if it failed, 404 if the campaign took no top-up with this key."""
     campaign = await asyncio.to_thread(load_visible, sessions, principal, campaign_id)
     if campaign.workflow_id is not None:
-        found, result = await _look_up(gateway, campaign_id, campaign.workflow_id, key)
+        found, result = await look_up_top_up(gateway, campaign_id, campaign.workflow_id, key)
         if found:
             return _answer(campaign_id, key, result, response)
     raise not_found(f"top-up {key} of campaign {campaign_id}")
 
 
-async def _look_up(
+async def look_up_top_up(
     gateway: TemporalGateway, campaign_id: str, workflow_id: str, key: str
 ) -> tuple[bool, TopUpResult | None]:
     """(whether the workflow took a top-up with this key, its result if done). A failed
-    top-up raises the 409 with its reason."""
+    top-up raises the 409 with its reason.
+
+    An update lives in the run that took it; once the campaign has continued as new, the
+    current run answers from its record of finished top-ups (query ``top_up_budget``)."""
     client = await gateway.client()
     with temporal_errors(campaign_id):
         try:
             return True, await result_if_done(client, workflow_id, key, TopUpResult)
         except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                return False, None
-            raise
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+        budget = await _recorded_budget(client, workflow_id, key)
+    return (False, None) if budget is None else (True, TopUpResult(budget=budget))
+
+
+async def _recorded_budget(client: Client, workflow_id: str, key: str) -> int | None:
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        budget = await handle.query(QUERY_TOP_UP_BUDGET, key, rpc_timeout=WORKER_ANSWER_TIMEOUT)
+    except WorkflowQueryFailedError:  # a run from before the query existed: it kept none
+        return None
+    return budget if isinstance(budget, int) else None

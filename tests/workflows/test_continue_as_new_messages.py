@@ -9,7 +9,9 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
-from core.contracts import CampaignWorkflowInput, TopUpRequest, workflow_id_for
+from api.routes.top_ups import look_up_top_up
+from api.temporal_gateway import TemporalGateway
+from core.contracts import CampaignWorkflowInput, TopUpRequest, TopUpResult, workflow_id_for
 from core.temporal import CAMPAIGN_WORKFLOW_NAME
 from tests.workflows.campaign_stack import outcome, record_history_if_asked, status_of
 from tests.workflows.standins import StandInWorld, make_world, standin_worker, wait_for_status
@@ -59,6 +61,13 @@ async def test_pause_resume_cancel_and_top_ups_survive_continue_as_new(
         again = await handle.execute_update(
             "top_up", TopUpRequest(100, key="k-1"), id=uuid.uuid4().hex, result_type=dict
         )
+        # A client asking after its top-up once the run that took it has handed over: the
+        # update is not in this run, the workflow's record of it is (GET top-ups/{key}).
+        gateway = TemporalGateway(
+            dev_client.service_client.config.target_host, dev_client.namespace
+        )
+        looked_up = await look_up_top_up(gateway, world.definition.campaign_id, handle.id, "k-1")
+        never = await look_up_top_up(gateway, world.definition.campaign_id, handle.id, "nope")
         await handle.signal("pause", "last one")
         await wait_for_status(handle, "paused")
         held = await status_of(handle)
@@ -70,6 +79,7 @@ async def test_pause_resume_cancel_and_top_ups_survive_continue_as_new(
         await record_history_if_asked(handle, "continue-as-new")  # its first run
     assert runs > 1  # it did hand over, during the storm
     assert first == again == {"budget": 1_100}
+    assert looked_up == (True, TopUpResult(budget=1_100)) and never == (False, None)
     assert world.top_up_keys == ["k-1"] + [f"storm-{n}" for n in range(8)]
     assert held.paused and doc.status == "closed" and doc.budget.total == 1_180
     kinds = world.kinds()
