@@ -2,7 +2,8 @@
 
 ``create_app()`` is a factory: every app has its own fresh in-memory world, so tests never
 share state. ``create_app(state_file)`` keeps the world in that SQLite file instead, loaded
-at start and saved after every change (``campaigns dev`` uses ``.campaigns/sandbox.db``).
+at start and saved after every change (``campaigns dev`` uses ``.campaigns/sandbox.db``);
+with a file the chain at ``/evm`` is built (and its journal replayed) at start.
 ``campaigns sandbox`` serves it with uvicorn (``--state-file`` or
 CAMPAIGNS_SANDBOX_STATE_FILE names the file; neither: in memory).
 """
@@ -29,8 +30,13 @@ def create_app(state_file: Path | None = None) -> FastAPI:
     background: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if state.chain_journal is not None:
+            # a kept chain is replayed before the first request, not on it: a worker
+            # resolving the escrow at start must not wait on the replay
+            await asyncio.to_thread(evm_routes.node_of, app)
         yield
+        await asyncio.to_thread(evm_routes.close_node, app)
         for task in list(background):
             task.cancel()
         if state.store is not None:
