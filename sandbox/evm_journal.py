@@ -21,13 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sandbox.persistence import SandboxStoreError
+
 # The calls that change the chain: new transactions and mined blocks. Reads, estimates and
 # filters change nothing that must come back.
 JOURNALED_METHODS = frozenset({"eth_sendRawTransaction", "eth_sendTransaction", "evm_mine"})
 
 
-class ChainJournalError(Exception):
-    """A journal that cannot be read or replayed, explained in one line."""
+class ChainJournalError(SandboxStoreError):
+    """A journal that cannot be read or replayed, explained in one line (``campaigns
+    sandbox`` prints it as a bad state file)."""
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,7 @@ from clients.evm_transactions import MemoryTransactionStore
 from clients.http import make_http_client
 from clients.ports import TransferOrder
 from sandbox.app import create_app
-from sandbox.evm_journal import ChainJournal, ChainJournalError
-from sandbox.evm_node import EvmNode
+from sandbox.evm_journal import ChainJournalError
 from tests.evm.chain import fresh_addresses
 from tests.evm.sandbox_chain import SandboxChain, sandbox_chain
 from tests.helpers import serve_asgi
@@ -96,4 +95,4 @@ async def test_a_journal_that_does_not_replay_is_a_clear_error(tmp_path: Path) -
     with sqlite3.connect(state_file) as db:
         db.execute("UPDATE evm_calls SET result = '\"0xdifferent\"'")
     with pytest.raises(ChainJournalError, match=r"evm_mine.*delete the file"):
-        EvmNode(ChainJournal(state_file))  # what the sandbox does at start
+        create_app(state_file)  # the chain is replayed as the app is made
