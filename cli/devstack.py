@@ -259,13 +259,19 @@ def run_dev_stack(settings: Settings) -> int:
         )
         if problem is None:
             migrate_database(stack.database_url)
-            for part in ("sandbox", "worker", "api"):
+            # The sandbox first: the worker asks it for the escrow and key as it starts, and
+            # a kept chain is replayed before the sandbox listens.
+            start_part("sandbox")
+            problem = poll_until(
+                lambda: http_answers(f"{stack.sandbox_url}/"),
+                timeout=PARTS_READY_SECONDS,
+                abort=abort_reason,
+            )
+        if problem is None:
+            for part in ("worker", "api"):
                 start_part(part)
             problem = poll_until(
-                lambda: (
-                    http_answers(f"{stack.sandbox_url}/")
-                    and http_answers(f"http://{stack.api}/healthz")
-                ),
+                lambda: http_answers(f"http://{stack.api}/healthz"),
                 timeout=PARTS_READY_SECONDS,
                 abort=abort_reason,
             )
