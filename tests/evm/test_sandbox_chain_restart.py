@@ -21,6 +21,7 @@ from clients.http import make_http_client
 from clients.ports import TransferOrder
 from sandbox.app import create_app
 from sandbox.evm_journal import ChainJournalError
+from sandbox.persistence import SandboxStore
 from tests.evm.chain import fresh_addresses
 from tests.evm.sandbox_chain import SandboxChain, sandbox_chain
 from tests.helpers import serve_asgi
@@ -96,3 +97,15 @@ async def test_a_journal_that_does_not_replay_is_a_clear_error(tmp_path: Path) -
         db.execute("UPDATE evm_calls SET result = '\"0xdifferent\"'")
     with pytest.raises(ChainJournalError, match=r"evm_mine.*delete the file"):
         create_app(state_file)  # the chain is replayed as the app is made
+
+
+async def test_a_state_file_from_before_the_journal_opens_with_a_fresh_chain(
+    tmp_path: Path,
+) -> None:
+    state_file = tmp_path / "sandbox.db"
+    SandboxStore(state_file).close()  # what a sandbox without the chain's journal wrote
+    async with chain_on(state_file, MemoryTransactionStore()) as chain:
+        assert await chain.w3.eth.get_code(chain.info["escrow_address"]) != b""
+        assert await chain.world.control("GET", "/truth/chain") == {"events": []}
+    with sqlite3.connect(state_file) as db:
+        assert db.execute("SELECT count(*) FROM evm_calls").fetchone() == (0,)
