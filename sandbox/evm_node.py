@@ -115,9 +115,12 @@ class EvmNode:
         try:
             with self._lock:
                 answer = self._request(RPCEndpoint(method), params)
-                if "error" not in answer and method in JOURNALED_METHODS and self._journal:
-                    # on disk before the answer leaves: a confirmed transaction is kept
-                    self._journal.record(method, params, wire(answer.get("result")))
+                journal = self._journal
+                if journal is not None and method in JOURNALED_METHODS and "error" not in answer:
+                    # on disk before the answer leaves: a confirmed transaction is kept (if
+                    # the write fails the answer is an error, and the client's resend of the
+                    # same signed bytes is taken again after a restart)
+                    journal.record(method, params, wire(answer.get("result")))
         except TransactionFailed as failed:
             message = str(failed.args[0]) if failed.args else "execution reverted"
             reason = message.split("execution reverted:", 1)[-1].strip()
