@@ -1,8 +1,13 @@
 """``campaigns demo``: a whole campaign against the local stack's sandbox in about a minute.
 
-Seeds an owner (a sandbox X user with a funded wallet), a few hundred participants and a short
+Seeds an owner (a sandbox X user with a wallet), a few hundred participants and a short
 campaign, publishes it, lets simulated engagers arrive (sandbox ``POST /sandbox/simulate``)
-and watches it to its end, only through the API and the sandbox's own HTTP endpoints.
+and watches it to its end, only through the API and the sandbox's own HTTP endpoints; then
+checks what the ledger did, from the sandbox's ground truth (``cli.demo_ledger``).
+
+Wallets are addresses, as the escrow contract pays addresses; with the native coin the
+service's account funds the lock and the refund goes to the owner's address. The owner's
+wallet is also funded on the HTTP ledger, so the demo runs on either ledger.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from rich.console import Console
 
 from cli.api_client import ApiClient, ApiError, Connection, resolve_connection
 from cli.client_commands import ApiKey, ApiUrl, refusals_exit
+from cli.demo_ledger import demo_wallet, ledger_outcome
 from cli.render import draw_live, status_table, styled
 from core.config import get_settings
 
@@ -58,7 +64,7 @@ def seed_and_publish(
     user = _sandbox(
         sandbox, "/sandbox/users", {"id": f"9{int(tag, 16)}", "username": f"demo_{tag}"}
     )
-    wallet = f"demo-owner-{tag}"
+    wallet = demo_wallet(tag, "owner")
     _sandbox(sandbox, "/sandbox/accounts", {"account": wallet, "balance": plan.budget * 2})
     owner = operator.request(
         "POST",
@@ -70,9 +76,9 @@ def seed_and_publish(
             "wallet": wallet,
         },
     )
-    say(f"owner {owner['id']} (@{user['username']}, wallet {wallet} with {plan.budget * 2:,})")
+    say(f"owner {owner['id']} (@{user['username']}, wallet {wallet})")
     participants = [
-        {"x_user_id": str(SIMULATED_USER_BASE + n), "wallet": f"demo-wallet-{n}"}
+        {"x_user_id": str(SIMULATED_USER_BASE + n), "wallet": demo_wallet(tag, str(n))}
         for n in range(plan.participants)
     ]
     operator.request("POST", "/v1/participants", json_body={"participants": participants})
@@ -148,9 +154,15 @@ def demo(
         httpx.Client(base_url=sandbox_base, timeout=30) as sandbox,
     ):
         campaign_id, owner = seed_and_publish(operator, sandbox, plan, say=console.print)
-    final = watch_to_end(owner, campaign_id)
-    console.print(status_table(final))
-    console.print(f"campaign {campaign_id} ended {styled(final.get('status', '?'))}")
+        final = watch_to_end(owner, campaign_id)
+        console.print(status_table(final))
+        console.print(f"campaign {campaign_id} ended {styled(final.get('status', '?'))}")
+        settled = ledger_outcome(sandbox, campaign_id)
+    for line in settled.lines():
+        console.print(line)
+    disagreements = settled.disagreements(final)
+    for disagreement in disagreements:
+        console.print(f"the {settled.ledger} disagrees: {disagreement}")
     console.print(f"next: campaigns show {campaign_id} --api-key {owner.api_key}")
-    if final.get("status") != "closed":
+    if final.get("status") != "closed" or disagreements:
         raise typer.Exit(1)

@@ -160,6 +160,13 @@ def child_env(stack: DevStack, key: str) -> dict[str, str]:
             env["CAMPAIGNS_X_BEARER_TOKEN"] = SANDBOX_APP_TOKEN
     if "ledger_base_url" not in fields_set:
         env["CAMPAIGNS_LEDGER_BASE_URL"] = f"{stack.sandbox_url}/ledger"
+    # The local world pays through the escrow contract on the sandbox's chain; a ledger or
+    # chain chosen in the environment or .env is passed on as chosen (CAMPAIGNS_LEDGER=http:
+    # the HTTP ledger). The escrow address and key are then asked of the sandbox.
+    env["CAMPAIGNS_LEDGER"] = stack.settings.ledger if "ledger" in fields_set else "evm"
+    env["CAMPAIGNS_EVM_RPC_URL"] = (
+        stack.settings.evm_rpc_url if "evm_rpc_url" in fields_set else f"{stack.sandbox_url}/evm"
+    )
     return env
 
 
@@ -187,7 +194,13 @@ def http_answers(url: str) -> bool:
     return response.status_code < 500
 
 
-def print_banner(stack: DevStack, key: str) -> None:
+def ledger_label(stack: DevStack, env: dict[str, str]) -> str:
+    if env["CAMPAIGNS_LEDGER"] == "http":
+        return f"HTTP ledger at {env['CAMPAIGNS_LEDGER_BASE_URL']}"
+    return f"escrow contract at {env['CAMPAIGNS_EVM_RPC_URL']}"
+
+
+def print_banner(stack: DevStack, key: str, env: dict[str, str]) -> None:
     rows = [
         ("API docs", f"http://{stack.api}/docs"),
         ("Temporal UI", f"http://{stack.temporal_ui}"),
@@ -198,6 +211,7 @@ def print_banner(stack: DevStack, key: str) -> None:
             "Worker metrics",
             f"http://{stack.worker_metrics}/metrics" if stack.worker_metrics else "off",
         ),
+        ("Ledger", ledger_label(stack, env)),
         ("Database", safe_url(stack.database_url)),
         ("State", f"{stack.state_dir} (delete it to start over)"),
         ("Operator key", key),
@@ -245,18 +259,24 @@ def run_dev_stack(settings: Settings) -> int:
         )
         if problem is None:
             migrate_database(stack.database_url)
-            for part in ("sandbox", "worker", "api"):
-                start_part(part)
+            # The sandbox first: the worker asks it for the escrow and key as it starts, and
+            # a kept chain is replayed before the sandbox listens.
+            start_part("sandbox")
             problem = poll_until(
-                lambda: (
-                    http_answers(f"{stack.sandbox_url}/")
-                    and http_answers(f"http://{stack.api}/healthz")
-                ),
+                lambda: http_answers(f"{stack.sandbox_url}/"),
                 timeout=PARTS_READY_SECONDS,
                 abort=abort_reason,
             )
         if problem is None:
-            print_banner(stack, key)
+            for part in ("worker", "api"):
+                start_part(part)
+            problem = poll_until(
+                lambda: http_answers(f"http://{stack.api}/healthz"),
+                timeout=PARTS_READY_SECONDS,
+                abort=abort_reason,
+            )
+        if problem is None:
+            print_banner(stack, key, env)
             while not stop.wait(0.5):
                 problem = abort_reason()
                 if problem is not None:

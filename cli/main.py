@@ -49,6 +49,29 @@ def contracts_build(
     raise typer.Exit(run(check=check))
 
 
+@contracts_app.command("deploy")
+def contracts_deploy() -> None:
+    """Deploy the escrow on CAMPAIGNS_EVM_RPC_URL, operated by CAMPAIGNS_EVM_PRIVATE_KEY's
+    account; prints the CAMPAIGNS_EVM_ESCROW_ADDRESS line to set."""
+    from contracts.deploy import deploy_escrow
+    from core.config import SettingsError, get_settings
+
+    try:
+        settings = get_settings()
+    except SettingsError as error:
+        typer.echo(f"campaigns: {error}", err=True)
+        raise typer.Exit(2) from None
+    if settings.evm_private_key is None:
+        typer.echo("campaigns: CAMPAIGNS_EVM_PRIVATE_KEY must be set (the service's key)", err=True)
+        raise typer.Exit(2)
+    try:
+        address = deploy_escrow(settings.evm_rpc_url, settings.evm_private_key.get_secret_value())
+    except Exception as error:  # one line, never the key: the node refused or is not there
+        typer.echo(f"campaigns: deploying on {settings.evm_rpc_url}: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"CAMPAIGNS_EVM_ESCROW_ADDRESS={address}")
+
+
 app.add_typer(contracts_app, name="contracts")
 
 

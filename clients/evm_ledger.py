@@ -108,7 +108,12 @@ class EvmLedger:
                 f"escrow {campaign_id}: owner wallet and asset must be addresses (or native)",
                 status=422,
             )
-        args = [chain_id_of(campaign_id), owner_wallet, token]
+        # web3 encodes only checksummed addresses; a wallet in lower case is as good an address
+        checksummed = [
+            AsyncWeb3.to_checksum_address(owner_wallet),
+            AsyncWeb3.to_checksum_address(token),
+        ]
+        args = [chain_id_of(campaign_id), *checksummed]
         await self._effect(key, campaign_id, "escrow", "create", args)
         return await self.get_escrow(campaign_id)
 

@@ -105,6 +105,12 @@ class Settings(BaseSettings):
             raise ValueError(f"not a 0x-prefixed 20-byte address: {value!r}")
         return value
 
+    @field_validator("evm_private_key", mode="before")
+    @classmethod
+    def _empty_key_is_unset(cls, value: object) -> object:
+        # docker compose passes an unset ${CAMPAIGNS_EVM_PRIVATE_KEY:-} as ""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("evm_private_key")
     @classmethod
     def _key_shape(cls, value: SecretStr | None) -> SecretStr | None:

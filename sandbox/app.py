@@ -2,7 +2,8 @@
 
 ``create_app()`` is a factory: every app has its own fresh in-memory world, so tests never
 share state. ``create_app(state_file)`` keeps the world in that SQLite file instead, loaded
-at start and saved after every change (``campaigns dev`` uses ``.campaigns/sandbox.db``).
+at start and saved after every change (``campaigns dev`` uses ``.campaigns/sandbox.db``);
+with a file the chain at ``/evm`` is built (and its journal replayed) here, at start.
 ``campaigns sandbox`` serves it with uvicorn (``--state-file`` or
 CAMPAIGNS_SANDBOX_STATE_FILE names the file; neither: in memory).
 """
@@ -29,8 +30,9 @@ def create_app(state_file: Path | None = None) -> FastAPI:
     background: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        await asyncio.to_thread(evm_routes.close_node, app)
         for task in list(background):
             task.cancel()
         if state.store is not None:
@@ -43,6 +45,11 @@ def create_app(state_file: Path | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.sandbox = state
+    if state.chain_journal is not None:
+        # A kept chain is replayed now, before the first request rather than on it (a worker
+        # resolving the escrow at start must not wait on it), and a journal that does not
+        # replay stops the start with its one-line reason.
+        evm_routes.node_of(app)
     app.state.background = background
     app.include_router(x_routes.router)
     app.include_router(media_routes.router)

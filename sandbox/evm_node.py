@@ -9,17 +9,23 @@ At its start the node funds the service account (a *documented development key*:
 it anywhere but here), deploys the escrow contract with the service as its operator and the
 test ERC-20 (6 decimals), and mints that token to the owner wallets (eth-tester's own
 unlocked accounts, which can send ``eth_sendTransaction``, e.g. an ``approve``).
+
+With a journal (a state file) the node then replays the calls it took before
+(``sandbox.evm_journal``) and journals each new one before answering it, so the chain
+survives a restart.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from eth_abi.abi import encode
 from eth_account import Account
+from eth_tester import EthereumTester
 from eth_tester.exceptions import TransactionFailed, ValidationError
 from eth_utils.exceptions import ValidationError as ChainRefusal
 from hexbytes import HexBytes
@@ -28,6 +34,8 @@ from web3.providers.eth_tester import EthereumTesterProvider
 from web3.types import RPCEndpoint, Wei
 
 from contracts.artifacts import ESCROW, TEST_TOKEN, load_artifact
+from sandbox.evm_backend import RepeatableBackend
+from sandbox.evm_journal import JOURNALED_METHODS, ChainJournal, ChainJournalError
 from sandbox.evm_truth import chain_events
 
 # Anvil's and Hardhat's first development key, published everywhere: a sandbox-only key.
@@ -81,13 +89,24 @@ class EvmInfo:
 
 
 class EvmNode:
-    def __init__(self) -> None:
-        self.w3 = Web3(EthereumTesterProvider())
+    def __init__(self, journal: ChainJournal | None = None) -> None:
+        genesis = journal.genesis_timestamp if journal is not None else int(time.time())
+        tester = EthereumTester(backend=RepeatableBackend(genesis))
+        self.w3 = Web3(EthereumTesterProvider(tester))
         self._request = self.w3.provider.request_func(  # type: ignore[attr-defined]
             self.w3, self.w3.middleware_onion
         )
         self._lock = threading.Lock()  # one request at a time: the chain is one py-evm state
         self.info = self._set_up()
+        self._journal = journal
+        self.replayed = self._replay() if journal is not None else 0
+
+    def close(self) -> None:
+        """Close the journal once no request is writing it."""
+        with self._lock:
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
 
     def call(self, method: str, params: list[Any]) -> Any:
         """The result of one JSON-RPC call, wire-encoded; raises ``RpcFailure``."""
@@ -96,6 +115,12 @@ class EvmNode:
         try:
             with self._lock:
                 answer = self._request(RPCEndpoint(method), params)
+                journal = self._journal
+                if journal is not None and method in JOURNALED_METHODS and "error" not in answer:
+                    # on disk before the answer leaves: a confirmed transaction is kept (if
+                    # the write fails the answer is an error, and the client's resend of the
+                    # same signed bytes is taken again after a restart)
+                    journal.record(method, params, wire(answer.get("result")))
         except TransactionFailed as failed:
             message = str(failed.args[0]) if failed.args else "execution reverted"
             reason = message.split("execution reverted:", 1)[-1].strip()
@@ -116,6 +141,24 @@ class EvmNode:
         """The escrow's events (``sandbox.evm_truth``), read under the node's lock."""
         with self._lock:
             return chain_events(self.w3, self.info.escrow_address, campaign_id)
+
+    def _replay(self) -> int:
+        """The journaled calls again, in order; each must answer as it did the first time."""
+        assert self._journal is not None
+        calls = self._journal.calls()
+        for number, call in enumerate(calls, 1):
+            try:
+                answer = self._request(RPCEndpoint(call.method), call.params)
+                result = answer["error"] if "error" in answer else wire(answer.get("result"))
+            except Exception as error:
+                result = f"{type(error).__name__}: {error}"
+            if result != call.result:
+                raise ChainJournalError(
+                    f"sandbox state file {self._journal.path}: chain call {number} "
+                    f"({call.method}) answered {result!r} on replay, {call.result!r} before; "
+                    "delete the file to start over"
+                )
+        return len(calls)
 
     def _set_up(self) -> EvmInfo:
         w3 = self.w3

@@ -2,9 +2,10 @@
 ``GET /sandbox/evm``: what a client needs to use it; ``GET /sandbox/truth/chain``: what the
 escrow contract did, from its events (``?campaign_id=`` for one campaign).
 
-The node is built on the first request to either path (it deploys two contracts, ~2 s), so a
-sandbox that never speaks EVM pays nothing. A request that is not JSON-RPC gets a JSON-RPC
-error object (HTTP 200, as nodes answer), never a 500.
+In memory the node is built on the first request to either path (it deploys two contracts,
+~2 s), so a sandbox that never speaks EVM pays nothing; with a state file it is built, and its
+journal replayed, when the app starts (``sandbox.app``). A request that is not JSON-RPC gets
+a JSON-RPC error object (HTTP 200, as nodes answer), never a 500.
 """
 
 from __future__ import annotations
@@ -29,16 +30,22 @@ MAX_BATCH = 1000
 _building = threading.Lock()
 
 
-def _node_of(app: FastAPI) -> EvmNode:
+def node_of(app: FastAPI) -> EvmNode:
     with _building:  # two first requests at once build one node
         node: EvmNode | None = getattr(app.state, "evm_node", None)
         if node is None:
-            node = app.state.evm_node = EvmNode()
+            node = app.state.evm_node = EvmNode(app.state.sandbox.chain_journal)
         return node
 
 
+def close_node(app: FastAPI) -> None:
+    node: EvmNode | None = getattr(app.state, "evm_node", None)
+    if node is not None:
+        node.close()
+
+
 async def _node(request: Request) -> EvmNode:
-    return await asyncio.to_thread(_node_of, request.app)
+    return await asyncio.to_thread(node_of, request.app)
 
 
 def _error(request_id: Any, code: int, message: str) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Everything one sandbox app holds: the X world, the ledger and the fault settings.
 
 The world is in memory; with a state file (``SandboxState.open``) every change is also saved
-before its answer leaves (sandbox.persistence). Fault settings are not saved: a restart
+before its answer leaves (sandbox.persistence), and the chain's calls are journaled in the
+same file (sandbox.evm_journal). Fault settings are not saved: a restart
 clears them, as it would clear a network's bad afternoon.
 """
 
@@ -17,6 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from sandbox.evm_journal import ChainJournal
 from sandbox.ledger_book import LedgerBook
 from sandbox.persistence import SandboxStore
 from sandbox.x_world import XWorld
@@ -56,6 +58,7 @@ class SandboxState:
     # however requests interleave.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     store: SandboxStore | None = None
+    chain_journal: ChainJournal | None = None  # the chain's calls, in the same file
 
     @classmethod
     def open(cls, state_file: Path | None) -> SandboxState:
@@ -64,7 +67,7 @@ class SandboxState:
             return cls()
         store = SandboxStore(state_file)
         x, ledger = store.load()
-        return cls(x=x, ledger=ledger, store=store)
+        return cls(x=x, ledger=ledger, store=store, chain_journal=ChainJournal(state_file))
 
     @asynccontextmanager
     async def changes(self) -> AsyncIterator[None]:

@@ -31,3 +31,19 @@ def test_an_explicit_x_api_and_token_are_kept(tmp_path: Path) -> None:
         "CAMPAIGNS_X_BASE_URL" not in env or env["CAMPAIGNS_X_BASE_URL"] != "http://127.0.0.1:8001"
     )
     assert env.get("CAMPAIGNS_X_BEARER_TOKEN") != SANDBOX_APP_TOKEN
+
+
+def test_the_worker_pays_through_the_sandboxs_escrow_contract_by_default(tmp_path: Path) -> None:
+    env = child_env(plan_dev_stack(Settings(state_dir=tmp_path, sandbox_port=18001)), "k")
+    assert env["CAMPAIGNS_LEDGER"] == "evm"
+    assert env["CAMPAIGNS_EVM_RPC_URL"] == "http://127.0.0.1:18001/evm"
+    # the escrow and the key are the sandbox's own, asked of it (clients.evm_connect)
+    assert "CAMPAIGNS_EVM_ESCROW_ADDRESS" not in env
+
+
+def test_a_chosen_ledger_and_chain_are_kept(tmp_path: Path) -> None:
+    http = child_env(plan_dev_stack(Settings(state_dir=tmp_path, ledger="http")), "k")
+    assert http["CAMPAIGNS_LEDGER"] == "http"
+    anvil = Settings(state_dir=tmp_path, ledger="evm", evm_rpc_url="http://127.0.0.1:8545")
+    env = child_env(plan_dev_stack(anvil), "k")
+    assert (env["CAMPAIGNS_LEDGER"], env["CAMPAIGNS_EVM_RPC_URL"]) == ("evm", anvil.evm_rpc_url)

@@ -67,3 +67,21 @@ def test_dockerfile_copies_every_package() -> None:
             copied.update(line.split()[1:-1])
     assert {pattern.rstrip("*") for pattern in packages} <= copied
     assert {f"{module}.py" for module in modules} <= copied
+
+
+def test_the_worker_pays_on_the_sandboxs_chain_unless_told_otherwise(
+    services: dict[str, Any],
+) -> None:
+    """What the worker's settings are when no variable is given: compose's own defaults."""
+    given = services["worker"]["environment"]
+    defaults = {k: re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(v)) for k, v in given.items()}
+    assert (defaults["CAMPAIGNS_LEDGER"], defaults["CAMPAIGNS_EVM_RPC_URL"]) == (
+        "evm",
+        "http://sandbox:8001/evm",
+    )
+    settings = Settings.model_validate(
+        {name.removeprefix(ENV_PREFIX).lower(): value for name, value in defaults.items()}
+    )
+    # an unset key and escrow are unset, not "": the worker asks the sandbox for both
+    assert settings.evm_private_key is None and settings.evm_escrow_address is None
+    assert settings.ledger == "evm"

@@ -34,8 +34,8 @@ async def open_escrow(port_chain: PortChain, campaign: str = "c-1", amount: int 
 async def test_an_escrow_lives_through_the_port(port_chain: PortChain) -> None:
     ledger = port_chain.ledger()
     [owner] = fresh_addresses(1)
-    escrow = await ledger.create_escrow(
-        "c-1:escrow", campaign_id="c-1", owner_wallet=owner, asset=NATIVE_ASSET
+    escrow = await ledger.create_escrow(  # a wallet in lower case is an address all the same
+        "c-1:escrow", campaign_id="c-1", owner_wallet=owner.lower(), asset=NATIVE_ASSET
     )
     assert (escrow.id, escrow.key, escrow.locked, escrow.closed) == ("c-1", "c-1:escrow", 0, False)
     lock = await ledger.lock("c-1:lock", escrow_id="c-1", amount=1_000)

@@ -76,9 +76,10 @@ def test_the_dev_stack_gives_the_worker_its_port_and_prints_both_addresses(
     env = child_env(stack, "k")
     assert env["CAMPAIGNS_WORKER_METRICS_PORT"] == "9464"
     assert any(e.setting == "CAMPAIGNS_WORKER_METRICS_PORT" for e in stack.endpoints)
-    print_banner(stack, "k")
+    print_banner(stack, "k", env)
     banner = capsys.readouterr().out
     assert "http://127.0.0.1:9464/metrics" in banner
+    assert re.search(r"Ledger\s+escrow contract at http://127.0.0.1:8001/evm\n", banner)
     assert "http://127.0.0.1:18000/metrics" in banner
 
 
@@ -86,7 +87,8 @@ def test_a_dev_stack_without_worker_metrics_says_off(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stack = plan_dev_stack(Settings(state_dir=tmp_path, worker_metrics_port=0))
-    assert child_env(stack, "k")["CAMPAIGNS_WORKER_METRICS_PORT"] == "0"
+    env = child_env(stack, "k")
+    assert env["CAMPAIGNS_WORKER_METRICS_PORT"] == "0"
     assert all(e.setting != "CAMPAIGNS_WORKER_METRICS_PORT" for e in stack.endpoints)
-    print_banner(stack, "k")
+    print_banner(stack, "k", env)
     assert re.search(r"Worker metrics\s+off\n", capsys.readouterr().out)
