@@ -139,10 +139,16 @@ class TransactionSender:
 
     async def _sign_and_save(self, call: Call) -> StoredTransaction:
         gas = await self._estimate(call)
+        # Every question to the node comes before the nonce is reserved: a call failing
+        # after the reservation would leave a nonce nobody sends, and a gap that blocks
+        # every transaction after it.
+        fields = await self._fields()
+        chain_nonce = await self._w3.eth.get_transaction_count(self._account.address, "pending")
         async with self._signing:
             if (again := await self._saved(call.key)) is not None:
                 return again
-            tx = await self._signed(call, gas * 5 // 4)
+            nonce = await self._store.reserve_nonce(self._account.address, chain_nonce)
+            tx = self._signed(call, gas * 5 // 4, nonce, fields)
             saved = await self._store.save(tx)
         if saved.hash != tx.hash:  # another process saved this key first: fill our nonce
             await self._fill(tx)
@@ -152,27 +158,33 @@ class TransactionSender:
         """An empty self-transfer on a nonce whose transaction will never be sent."""
         key = f"{lost.key}:filler:{lost.nonce}"
         me = self._account.address
-        gap = await self._signed(Call(key, lost.escrow_id, "filler", me, "0x"), 21_000, lost.nonce)
+        filler = Call(key, lost.escrow_id, "filler", me, "0x")
+        gap = self._signed(filler, 21_000, lost.nonce, await self._fields())
         await self._send(await self._store.save(gap))
 
-    async def _signed(self, call: Call, gas: int, nonce: int | None = None) -> StoredTransaction:
-        sender = self._account.address
-        if nonce is None:
-            chain_nonce = await self._w3.eth.get_transaction_count(sender, "pending")
-            nonce = await self._store.reserve_nonce(sender, chain_nonce)
+    async def _fields(self) -> dict[str, Any]:
+        """The chain's part of a transaction: its chain ID and fees."""
         latest = await self._w3.eth.get_block("latest")
         tip = await self._w3.eth.max_priority_fee
+        return {
+            "chainId": await self._w3.eth.chain_id,
+            "maxPriorityFeePerGas": tip,
+            # twice the base fee: the same bytes stay valid while the base fee rises a while
+            "maxFeePerGas": 2 * int(latest.get("baseFeePerGas", 0)) + tip,
+        }
+
+    def _signed(
+        self, call: Call, gas: int, nonce: int, fields: dict[str, Any]
+    ) -> StoredTransaction:
+        sender = self._account.address
         body: dict[str, Any] = {
             "type": 2,
-            "chainId": await self._w3.eth.chain_id,
+            **fields,
             "nonce": nonce,
             "to": call.to,
             "data": call.data,
             "value": call.value,
             "gas": gas,
-            "maxPriorityFeePerGas": tip,
-            # twice the base fee: the same bytes stay valid while the base fee rises a while
-            "maxFeePerGas": 2 * int(latest.get("baseFeePerGas", 0)) + tip,
         }
         signed = self._account.sign_transaction(body)
         raw, tx_hash = signed.raw_transaction.to_0x_hex(), signed.hash.to_0x_hex()
