@@ -13,6 +13,8 @@ from typing import TypeVar
 
 import pytest
 from eth_typing import HexStr
+from web3 import AsyncHTTPProvider
+from web3.providers.rpc.utils import ExceptionRetryConfiguration
 
 from clients.evm_ledger import EvmLedger
 from clients.evm_transactions import MemoryTransactionStore
@@ -34,7 +36,14 @@ async def world() -> AsyncIterator[SandboxWorld]:
 
 @pytest.fixture
 async def chain(world: SandboxWorld) -> AsyncIterator[SandboxChain]:
-    async with sandbox_chain(world) as connected:
+    # web3 retries a failed read (and a raw send) itself, pausing 0.125 s and doubling; from
+    # 1 ms here, the test takes seconds (the same retries, only shorter pauses).
+    usual = AsyncHTTPProvider("http://127.0.0.1:1").exception_retry_configuration
+    assert usual is not None
+    quick = ExceptionRetryConfiguration(
+        errors=usual.errors, method_allowlist=usual.method_allowlist, backoff_factor=0.001
+    )
+    async with sandbox_chain(world, exception_retry_configuration=quick) as connected:
         yield connected
 
 
