@@ -260,10 +260,8 @@ class ChaosStack:
         if await run_command([*python, "migrate"], env=self.env()) != 0:
             raise RuntimeError(f"campaigns migrate failed on schema {self.schema}")
         self.start_part("sandbox", [*python, "sandbox"])
-        # Up before the workers: a worker on the chain asks the sandbox where it is at start.
-        await wait_until(
-            "the sandbox", lambda: self.http_answers(f"{self.sandbox_url}/sandbox/faults"), 60
-        )
+        if self.ledger == "evm":  # a worker on the chain asks the sandbox where it is at start
+            await self._sandbox_ready()
         for name in self.worker_names:
             # Each worker serves its own metrics; the first keeps worker_metrics_port.
             port = self.worker_metrics_port if name == "worker" else free_port()
@@ -274,7 +272,13 @@ class ChaosStack:
                 argv = [sys.executable, "-m", "cProfile", "-o", profile, "-m", "cli", "worker"]
             self.start_part(name, argv, {"CAMPAIGNS_WORKER_METRICS_PORT": str(port)})
         self.start_part("api", [*python, "api"])
+        await self._sandbox_ready()
         await wait_until("the API", lambda: self.http_answers(f"{self.api_url}/readyz"), 60)
+
+    async def _sandbox_ready(self) -> None:
+        await wait_until(
+            "the sandbox", lambda: self.http_answers(f"{self.sandbox_url}/sandbox/faults"), 60
+        )
 
     async def stop(self) -> None:
         """API and worker first, then the servers they talk to; then drop the schema."""
