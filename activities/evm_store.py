@@ -9,13 +9,17 @@ Two promises rest on single statements, so they hold across processes:
 - ``save``: ``INSERT ... ON CONFLICT (key) DO NOTHING`` and a read of the key in one
   transaction; the first save of a key wins, a later one gets the first back.
 - ``reserve_nonce``: ``INSERT ... ON CONFLICT (sender) DO UPDATE ... RETURNING``: PostgreSQL
-  locks the sender's row for the statement, SQLite serializes every write; either way two
-  reservations never read the same ``next_nonce``.
+  locks the sender's row until the transaction ends, SQLite serializes every write; either way
+  two reservations never read the same ``next_nonce``.
+``save_signed`` does both in one database transaction, signing in between: a worker killed
+halfway commits neither, and a key a rival saved first rolls the reservation back, so no
+nonce is ever spent without its transaction saved (a gap would block every later one).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from sqlalchemy import (
     BigInteger,
@@ -76,6 +80,56 @@ def _upsert(session: Session, table: Table):  # type: ignore[no-untyped-def]
     return sqlite.insert(table)
 
 
+class _KeyTaken(Exception):
+    """A rival saved this key first (raised inside the transaction to roll it back)."""
+
+
+def _reserve(session: Session, sender: str, chain_nonce: int) -> int:
+    insert = _upsert(session, NONCE).values(sender=sender, next_nonce=chain_nonce + 1)
+    # above both what the chain has seen and what was reserved before
+    higher = (func.greatest if _dialect(session) == "postgresql" else func.max)(
+        NONCE.c.next_nonce, literal(chain_nonce, BigInteger)
+    )
+    statement = insert.on_conflict_do_update(
+        index_elements=[NONCE.c.sender], set_={"next_nonce": higher + 1}
+    ).returning(NONCE.c.next_nonce)
+    return int(session.execute(statement).scalar_one()) - 1
+
+
+def _insert(session: Session, tx: StoredTransaction) -> bool:
+    """Insert ``tx`` and its covers; False when a transaction is saved under its key."""
+    row = {
+        "key": tx.key,
+        "escrow_id": tx.escrow_id,
+        "kind": tx.kind,
+        "sender": tx.sender,
+        "nonce": tx.nonce,
+        "raw": tx.raw,
+        "hash": tx.hash,
+    }
+    statement = (
+        _upsert(session, TRANSACTION)
+        .values(**row)
+        .on_conflict_do_nothing(index_elements=[TRANSACTION.c.key])
+        .returning(TRANSACTION.c.id)
+    )
+    inserted = session.execute(statement).scalar_one_or_none()
+    if inserted is not None and tx.covers:
+        session.execute(
+            COVER.insert(),
+            [
+                {
+                    "transaction_id": inserted,
+                    "position": position,
+                    "transfer_key": transfer_key,
+                    "recipient": recipient,
+                }
+                for position, (transfer_key, recipient) in enumerate(tx.covers)
+            ],
+        )
+    return inserted is not None
+
+
 class DatabaseTransactionStore:
     def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
@@ -94,53 +148,37 @@ class DatabaseTransactionStore:
     async def of_escrow(self, escrow_id: str) -> list[StoredTransaction]:
         return await asyncio.to_thread(self._load, TRANSACTION.c.escrow_id == escrow_id)
 
+    async def save_signed(
+        self, key: str, sender: str, chain_nonce: int, sign: Callable[[int], StoredTransaction]
+    ) -> StoredTransaction:
+        return await asyncio.to_thread(self._save_signed, key, sender, chain_nonce, sign)
+
     def _reserve_nonce(self, sender: str, chain_nonce: int) -> int:
         with self._sessions() as session, session.begin():
-            insert = _upsert(session, NONCE).values(sender=sender, next_nonce=chain_nonce + 1)
-            # above both what the chain has seen and what was reserved before
-            higher = (func.greatest if _dialect(session) == "postgresql" else func.max)(
-                NONCE.c.next_nonce, literal(chain_nonce, BigInteger)
-            )
-            statement = insert.on_conflict_do_update(
-                index_elements=[NONCE.c.sender], set_={"next_nonce": higher + 1}
-            ).returning(NONCE.c.next_nonce)
-            return int(session.execute(statement).scalar_one()) - 1
+            return _reserve(session, sender, chain_nonce)
 
     def _save(self, tx: StoredTransaction) -> StoredTransaction:
         with self._sessions() as session, session.begin():
-            row = {
-                "key": tx.key,
-                "escrow_id": tx.escrow_id,
-                "kind": tx.kind,
-                "sender": tx.sender,
-                "nonce": tx.nonce,
-                "raw": tx.raw,
-                "hash": tx.hash,
-            }
-            statement = (
-                _upsert(session, TRANSACTION)
-                .values(**row)
-                .on_conflict_do_nothing(index_elements=[TRANSACTION.c.key])
-                .returning(TRANSACTION.c.id)
-            )
-            inserted = session.execute(statement).scalar_one_or_none()
-            if inserted is not None and tx.covers:
-                session.execute(
-                    COVER.insert(),
-                    [
-                        {
-                            "transaction_id": inserted,
-                            "position": position,
-                            "transfer_key": transfer_key,
-                            "recipient": recipient,
-                        }
-                        for position, (transfer_key, recipient) in enumerate(tx.covers)
-                    ],
-                )
-        if inserted is not None:
+            inserted = _insert(session, tx)
+        if inserted:
             return tx
         (first,) = self._load(TRANSACTION.c.key == tx.key)
         return first
+
+    def _save_signed(
+        self, key: str, sender: str, chain_nonce: int, sign: Callable[[int], StoredTransaction]
+    ) -> StoredTransaction:
+        if saved := self._load(TRANSACTION.c.key == key):
+            return saved[0]
+        try:
+            with self._sessions() as session, session.begin():
+                tx = sign(_reserve(session, sender, chain_nonce))
+                if not _insert(session, tx):
+                    raise _KeyTaken  # rolls the reservation back with it
+            return tx
+        except _KeyTaken:
+            (first,) = self._load(TRANSACTION.c.key == key)
+            return first
 
     def _load(self, where) -> list[StoredTransaction]:  # type: ignore[no-untyped-def]
         with self._sessions() as session:

@@ -2,11 +2,13 @@
 server on a SQLite history file, ``campaigns worker``, ``campaigns api``, ``campaigns sandbox``,
 PostgreSQL), with sandbox faults, 429 bursts, pauses, retried top-ups, cancels through the API
 and through Temporal, the worker SIGKILLed K times, Temporal and PostgreSQL restarted; then
-every invariant is checked against the sandbox's ground truth. Exit code: 0 when all hold,
-1 on any breach, 2 when the run itself could not be carried out.
+every invariant is checked against the sandbox's ground truth (on ``--ledger evm``: the
+escrow contract's events on the sandbox's chain). Exit code: 0 when all hold, 1 on any
+breach, 2 when the run itself could not be carried out.
 
     .venv/bin/python bench/chaos.py --campaigns 8 --engagers 50 --kills 3
     campaigns chaos --campaigns 3 --engagers 20 --kills 1 --no-restart-postgres
+    campaigns chaos --ledger evm --workers 2 --campaigns 8 --engagers 50 --kills 3
 """
 
 from __future__ import annotations
@@ -41,12 +43,31 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="campaigns chaos", description=__doc__.split("\n\n")[0])
     add = parser.add_argument
     add("--campaigns", type=int, default=8, help="N campaigns (roles cycle; see chaos_world)")
     add("--engagers", type=int, default=50, help="M engagers per campaign (3 in 4 registered)")
     add("--kills", type=int, default=3, help="K worker SIGKILLs at random moments")
+    add(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="campaign worker processes on one task queue (each kill picks one at random)",
+    )
+    add(
+        "--ledger",
+        choices=("http", "evm"),
+        default="http",
+        help="the worker's ledger: the HTTP ledger, or the escrow contract on the sandbox's chain",
+    )
     add("--duration", type=int, default=60, help="campaign length, s (the API's minimum: 60)")
     add("--poll-interval", type=int, default=10, help="engagement poll, s (minimum: 10)")
     add(
@@ -134,6 +155,7 @@ async def drive_run(
             args.engagers,
             args.duration,
             args.poll_interval,
+            args.ledger,
         )
         results["campaigns"] = runs
         driver = Driver(api, stack, args.duration)
@@ -166,7 +188,7 @@ async def drive_run(
         results["continued_as_new"] = await stack.count_workflows(
             "WorkflowType='CampaignWorkflow' AND ExecutionStatus='ContinuedAsNew'"
         )
-        truth = await collect(api, runs)
+        truth = await collect(api, runs, args.ledger)
         for run in runs:
             run.truth = truth_of(run, truth)
         return check_all(runs, truth)
@@ -176,7 +198,14 @@ async def main_async(args: argparse.Namespace) -> int:
     state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="campaigns-chaos-"))
     state_dir = state_dir.resolve()
     code_dir = snapshot(args.code, state_dir / "code") if args.code else None
-    stack = ChaosStack(state_dir, args.postgres_url, code_dir, args.continue_as_new_after)
+    stack = ChaosStack(
+        state_dir,
+        args.postgres_url,
+        code_dir,
+        args.continue_as_new_after,
+        workers=args.workers,
+        ledger=args.ledger,
+    )
     events, results = ChaosEvents(), dict[str, Any]()
     invariants: list[Invariant] = []
     started = time.monotonic()

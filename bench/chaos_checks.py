@@ -1,5 +1,7 @@
 """The invariants a chaos run must keep, checked against what the world saw: the sandbox's
 posts and transfers, its ledger's escrows, and the API's status documents and timelines.
+On the chain (``--ledger evm``) the transfers and escrows are read from the escrow contract's
+own events instead (``chaos_chain``), in the same shapes, so every check is the same.
 
 Each invariant carries a figure (how much was checked) and its breaches, one line each,
 naming the campaign, so a report can show those campaigns' timelines.
@@ -11,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaos_chain import collect_chain
 from chaos_world import TERMINAL, Api, CampaignRun
 
 
@@ -38,8 +41,11 @@ def mine(run: CampaignRun, transfers: list[dict[str, Any]], kind: str) -> list[d
     return [t for t in transfers if t["kind"] == kind and t["key"].startswith(prefix)]
 
 
-async def collect(api: Api, runs: list[CampaignRun]) -> Truth:
+async def collect(api: Api, runs: list[CampaignRun], ledger: str = "http") -> Truth:
     posts = (await api.sandbox("GET", "/sandbox/truth/posts"))["posts"]
+    if ledger == "evm":
+        transfers, chain_escrows = await collect_chain(api, runs)
+        return Truth(posts, transfers, chain_escrows)
     transfers = (await api.sandbox("GET", "/sandbox/truth/transfers"))["transfers"]
     escrow_ids: set[str] = set()
     for run in runs:

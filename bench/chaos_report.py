@@ -24,6 +24,7 @@ def summary(
     paid = [(r.final.get("rewards") or {}).get("paid", 0) for r in runs]
     amount = [(r.final.get("rewards") or {}).get("paid_amount", 0) for r in runs]
     return [
+        f"stack       {stack.workers} worker process(es), ledger {stack.ledger}",
         f"campaigns   {len(runs)}: " + ", ".join(f"{s} {n}" for s, n in sorted(statuses.items())),
         f"payouts     {sum(paid)} recipients paid, {sum(amount):,} in total",
         f"chaos       worker kills {events.kills}, Temporal restarts {events.temporal_restarts},"

@@ -252,9 +252,10 @@ async def run_chaos(
     for at, what in sorted(plan):
         await asyncio.sleep(max(0.0, started + at - time.monotonic()))
         if what == "kill":
-            await stack.kill_worker()
+            victim = rng.choice(stack.worker_names)
+            await stack.kill_worker(victim)
             events.kills += 1
-            note(f"worker SIGKILLed and restarted (kill {events.kills})")
+            note(f"{victim} SIGKILLed and restarted (kill {events.kills})")
         elif what == "burst":
             await _rate_limit_burst(api, events, faults)
         elif what == "temporal":

@@ -113,6 +113,9 @@ class ChaosStack:
     workers: int = 1
     # SQLite in the state directory instead of a PostgreSQL schema (the benchmarks' choice).
     sqlite: bool = False
+    # The worker's ledger adapter (CAMPAIGNS_LEDGER): the HTTP ledger, or the escrow contract
+    # on the sandbox's chain (its key and address read from the sandbox's /sandbox/evm).
+    ledger: str = "http"
     # Each worker runs under cProfile and writes <name>.prof here when it stops (SIGTERM).
     profile_dir: Path | None = None
     operator_key: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -159,6 +162,8 @@ class ChaosStack:
             CAMPAIGNS_X_BASE_URL=self.sandbox_url,
             CAMPAIGNS_X_BEARER_TOKEN=SANDBOX_APP_TOKEN,
             CAMPAIGNS_LEDGER_BASE_URL=f"{self.sandbox_url}/ledger",
+            CAMPAIGNS_LEDGER=self.ledger,
+            CAMPAIGNS_EVM_RPC_URL=f"{self.sandbox_url}/evm",
             CAMPAIGNS_STATE_DIR=str(self.state_dir),
             CAMPAIGNS_LOG_FORMAT="json",
         )
@@ -255,6 +260,8 @@ class ChaosStack:
         if await run_command([*python, "migrate"], env=self.env()) != 0:
             raise RuntimeError(f"campaigns migrate failed on schema {self.schema}")
         self.start_part("sandbox", [*python, "sandbox"])
+        if self.ledger == "evm":  # a worker on the chain asks the sandbox where it is at start
+            await self._sandbox_ready()
         for name in self.worker_names:
             # Each worker serves its own metrics; the first keeps worker_metrics_port.
             port = self.worker_metrics_port if name == "worker" else free_port()
@@ -265,10 +272,13 @@ class ChaosStack:
                 argv = [sys.executable, "-m", "cProfile", "-o", profile, "-m", "cli", "worker"]
             self.start_part(name, argv, {"CAMPAIGNS_WORKER_METRICS_PORT": str(port)})
         self.start_part("api", [*python, "api"])
+        await self._sandbox_ready()
+        await wait_until("the API", lambda: self.http_answers(f"{self.api_url}/readyz"), 60)
+
+    async def _sandbox_ready(self) -> None:
         await wait_until(
             "the sandbox", lambda: self.http_answers(f"{self.sandbox_url}/sandbox/faults"), 60
         )
-        await wait_until("the API", lambda: self.http_answers(f"{self.api_url}/readyz"), 60)
 
     async def stop(self) -> None:
         """API and worker first, then the servers they talk to; then drop the schema."""
@@ -292,11 +302,12 @@ class ChaosStack:
         code, out = await run_capture([*argv, "--query", query, "--address", self.temporal_address])
         return int(json.loads(out).get("count", 0)) if code == 0 else None
 
-    async def kill_worker(self) -> None:
-        """SIGKILL: no drain, no goodbye; in-flight activities time out and are retried."""
-        self.stop_part("worker", signal.SIGKILL)
-        await self.wait_exit("worker")
-        self._spawn(self.parts["worker"])
+    async def kill_worker(self, name: str = "worker") -> None:
+        """SIGKILL: no drain, no goodbye; in-flight activities time out and are retried
+        (on another worker, when there are several)."""
+        self.stop_part(name, signal.SIGKILL)
+        await self.wait_exit(name)
+        self._spawn(self.parts[name])
 
     async def restart_temporal(self) -> float:
         """Stop the dev server and start it on the same port and history file; returns how

@@ -2,6 +2,8 @@
 post texts and its engagers), made only through the API and the sandbox's HTTP routes.
 
 Engagers are planned up front, so the checks know who was eligible and what could be earned.
+On the chain (``--ledger evm``) every wallet is an address made from its name, so the truth's
+recipients map back to the users the plan made eligible.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from web3 import Web3
 
 # What each campaign does besides running; the i-th campaign takes ROLES[i % len(ROLES)], so
 # the first three (a small run) already cover top-ups, both cancels and an early close.
@@ -30,6 +33,14 @@ RATES = {"like": 10, "repost": 30, "quote": 50, "reply": 20}
 EXTRA_KINDS = ("repost", "quote", "reply")
 RETRYABLE = frozenset({500, 502, 503, 504})
 TERMINAL = frozenset({"closed", "cancelled", "failed"})
+
+
+def wallet_named(name: str, ledger: str) -> str:
+    """The wallet called ``name``: the name itself on the HTTP ledger, an address on chain
+    (the last 20 bytes of its keccak, checksummed as the chain's truth spells it)."""
+    if ledger == "http":
+        return name
+    return Web3.to_checksum_address(Web3.keccak(text=name)[-20:])
 
 
 @dataclass
@@ -80,14 +91,20 @@ def _value(items: list[dict[str, str]], eligible: dict[str, str]) -> int:
 
 
 def plan_campaign(
-    index: int, owner: Owner, engagers: int, tag: str, duration: int, poll: int
+    index: int,
+    owner: Owner,
+    engagers: int,
+    tag: str,
+    duration: int,
+    poll: int,
+    ledger: str = "http",
 ) -> CampaignPlan:
     role = ROLES[index % len(ROLES)]
     quest = role == "quest"
     answer = f"chaos{tag}{index}"
     users = [f"{int(tag, 16) % 10**6:06d}{index:04d}{j:05d}" for j in range(engagers)]
     # Three in four engagers are registered participants; the rest must never be paid.
-    eligible = {u: f"w-{u}" for j, u in enumerate(users) if j % 4 != 3}
+    eligible = {u: wallet_named(f"w-{u}", ledger) for j, u in enumerate(users) if j % 4 != 3}
     waves: list[list[dict[str, str]]] = [[], [], []]
     surge: list[dict[str, str]] = []
     for j, user in enumerate(users):
@@ -190,16 +207,28 @@ def _ok(response: httpx.Response, what: str) -> Any:
 
 
 async def seed(
-    api: Api, operator_key: str, campaigns: int, engagers: int, duration: int, poll: int
+    api: Api,
+    operator_key: str,
+    campaigns: int,
+    engagers: int,
+    duration: int,
+    poll: int,
+    ledger: str = "http",
 ) -> list[CampaignRun]:
-    """Owners (X user, funded wallet, API owner), participants, and one draft per campaign."""
+    """Owners (X user, funded wallet, API owner), participants, and one draft per campaign.
+    (On chain the service's account pays the native locks: the owner's ledger account funded
+    here is then unused.)"""
     tag = f"{random.getrandbits(24):06x}"
     owners = [
-        Owner(k, f"{int(tag, 16) % 10**6:06d}9{k:03d}", f"chaos-{tag}-owner-{k}")
+        Owner(
+            k,
+            f"{int(tag, 16) % 10**6:06d}9{k:03d}",
+            wallet_named(f"chaos-{tag}-owner-{k}", ledger),
+        )
         for k in range(max(1, (campaigns + 1) // 2))
     ]
     plans = [
-        plan_campaign(i, owners[i % len(owners)], engagers, tag, duration, poll)
+        plan_campaign(i, owners[i % len(owners)], engagers, tag, duration, poll, ledger)
         for i in range(campaigns)
     ]
     for owner in owners:

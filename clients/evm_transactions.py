@@ -7,15 +7,17 @@ a lost response or a crash after the send can never make a second transaction. A
 errors is judged by the chain (our hash known there means it was sent), never by signing
 again; an effect is done only with a successful receipt.
 
-Nonces come from the store (``reserve_nonce``), so attempts running side by side never share
-one; an attempt that reserved a nonce but lost the race to save its key fills that nonce with
-an empty self-transfer, so no gap blocks the transactions after it.
+Nonces come from the store, reserved in the same all-or-nothing step that saves the signed
+transaction (``save_signed``): a worker killed halfway, or a rival that saved the key first,
+spends no nonce, so no gap ever blocks the transactions after it. Everything asked of the node
+(gas, fees, the chain's nonce) is asked before that step for the same reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -36,7 +38,7 @@ class StoredTransaction:
 
     key: str
     escrow_id: str
-    kind: str  # escrow | lock | payout | refund | close | filler
+    kind: str  # escrow | lock | payout | refund | close
     sender: str
     nonce: int
     raw: str  # the signed bytes, hex
@@ -48,8 +50,13 @@ class StoredTransaction:
 class TransactionStore(Protocol):
     """Where signed transactions wait under their keys (the effect table, in the worker)."""
 
-    async def reserve_nonce(self, sender: str, chain_nonce: int) -> int:
-        """A nonce never handed out before: at least ``chain_nonce``, above all reserved."""
+    async def save_signed(
+        self, key: str, sender: str, chain_nonce: int, sign: Callable[[int], StoredTransaction]
+    ) -> StoredTransaction:
+        """The transaction saved under ``key``; if none is, all at once or not at all: reserve
+        a nonce never handed out before (at least ``chain_nonce``, above all reserved), sign
+        with it (``sign``, local and quick) and save. A rival's save of the key first means
+        its transaction, and no nonce spent."""
         ...
 
     async def save(self, tx: StoredTransaction) -> StoredTransaction:
@@ -74,6 +81,16 @@ class MemoryTransactionStore:
         nonce = max(chain_nonce, self.next_nonce.get(sender, 0))
         self.next_nonce[sender] = nonce + 1
         return nonce
+
+    async def save_signed(
+        self, key: str, sender: str, chain_nonce: int, sign: Callable[[int], StoredTransaction]
+    ) -> StoredTransaction:
+        if key in self.saved:
+            return self.saved[key]
+        # No await between the check and the reservation: nothing else runs in between.
+        tx = sign(max(chain_nonce, self.next_nonce.get(sender, 0)))
+        self.next_nonce[sender] = tx.nonce + 1
+        return await self.save(tx)
 
     async def save(self, tx: StoredTransaction) -> StoredTransaction:
         return self.saved.setdefault(tx.key, tx)
@@ -138,41 +155,41 @@ class TransactionSender:
         return next((t for t in await self._store.carrying(key) if t.key == key), None)
 
     async def _sign_and_save(self, call: Call) -> StoredTransaction:
-        gas = await self._estimate(call)
-        async with self._signing:
-            if (again := await self._saved(call.key)) is not None:
-                return again
-            tx = await self._signed(call, gas * 5 // 4)
-            saved = await self._store.save(tx)
-        if saved.hash != tx.hash:  # another process saved this key first: fill our nonce
-            await self._fill(tx)
-        return saved
-
-    async def _fill(self, lost: StoredTransaction) -> None:
-        """An empty self-transfer on a nonce whose transaction will never be sent."""
-        key = f"{lost.key}:filler:{lost.nonce}"
-        me = self._account.address
-        gap = await self._signed(Call(key, lost.escrow_id, "filler", me, "0x"), 21_000, lost.nonce)
-        await self._send(await self._store.save(gap))
-
-    async def _signed(self, call: Call, gas: int, nonce: int | None = None) -> StoredTransaction:
+        gas = await self._estimate(call) * 5 // 4
+        # Every question to the node comes before the nonce is reserved: a call failing
+        # after the reservation would leave a nonce nobody sends, and a gap that blocks
+        # every transaction after it.
+        fields = await self._fields()
         sender = self._account.address
-        if nonce is None:
-            chain_nonce = await self._w3.eth.get_transaction_count(sender, "pending")
-            nonce = await self._store.reserve_nonce(sender, chain_nonce)
+        chain_nonce = await self._w3.eth.get_transaction_count(sender, "pending")
+        async with self._signing:
+            return await self._store.save_signed(
+                call.key, sender, chain_nonce, lambda nonce: self._signed(call, gas, nonce, fields)
+            )
+
+    async def _fields(self) -> dict[str, Any]:
+        """The chain's part of a transaction: its chain ID and fees."""
         latest = await self._w3.eth.get_block("latest")
         tip = await self._w3.eth.max_priority_fee
+        return {
+            "chainId": await self._w3.eth.chain_id,
+            "maxPriorityFeePerGas": tip,
+            # twice the base fee: the same bytes stay valid while the base fee rises a while
+            "maxFeePerGas": 2 * int(latest.get("baseFeePerGas", 0)) + tip,
+        }
+
+    def _signed(
+        self, call: Call, gas: int, nonce: int, fields: dict[str, Any]
+    ) -> StoredTransaction:
+        sender = self._account.address
         body: dict[str, Any] = {
             "type": 2,
-            "chainId": await self._w3.eth.chain_id,
+            **fields,
             "nonce": nonce,
             "to": call.to,
             "data": call.data,
             "value": call.value,
             "gas": gas,
-            "maxPriorityFeePerGas": tip,
-            # twice the base fee: the same bytes stay valid while the base fee rises a while
-            "maxFeePerGas": 2 * int(latest.get("baseFeePerGas", 0)) + tip,
         }
         signed = self._account.sign_transaction(body)
         raw, tx_hash = signed.raw_transaction.to_0x_hex(), signed.hash.to_0x_hex()

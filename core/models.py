@@ -158,7 +158,8 @@ class Payout(SQLModel, table=True):
     # pending | paid | failed
     state: str = Field(default="pending", max_length=16)
     key: str = Field(max_length=200, unique=True)
-    receipt_id: str | None = Field(default=None, max_length=64)
+    # a chain receipt is "<transaction hash>:<log index>": longer than an HTTP ledger ID
+    receipt_id: str | None = Field(default=None, max_length=200)
     error: str | None = Field(default=None, max_length=2000)
     created_at: datetime = _created()
     updated_at: datetime = _created()

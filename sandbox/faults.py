@@ -1,13 +1,19 @@
-"""Faults in front of the X and ledger APIs: latency, errors, rate limits, lost responses.
+"""Faults in front of the X, ledger and chain APIs: latency, errors, rate limits, lost responses.
 
 A raw ASGI middleware, so a "lost response" can let the route commit its effect and then
 throw the answer away: the client sees a 503 or a connection cut mid-body, the case that makes
-naive retries pay twice. ``/sandbox`` routes are never faulted.
+naive retries pay twice (on the chain: an ``eth_sendRawTransaction`` taken, its answer never
+heard). ``/sandbox`` routes are never faulted.
+
+The chain (``/evm``) answers an error as a node or the proxy in front of it would: half the
+time an HTTP 503, half a JSON-RPC error object for each request in the body. X's rate limit
+and its ``x-rate-limit-*`` headers are X's (and the ledger's), never the chain's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 from typing import Any
@@ -19,6 +25,7 @@ from sandbox.state import SandboxState
 
 UNLIMITED = 1_000_000
 DEFAULT_WINDOW_S = 900
+RPC_INTERNAL_ERROR = -32603
 
 
 def api_of(path: str) -> str | None:
@@ -26,6 +33,8 @@ def api_of(path: str) -> str | None:
         return "x"
     if path.startswith("/ledger/") or path == "/ledger":
         return "ledger"
+    if path == "/evm":
+        return "evm"
     return None
 
 
@@ -41,6 +50,9 @@ class FaultMiddleware:
             return
         faults = self.state.faults
         faulted = faults.target in ("all", api)
+        if api == "evm":
+            await self._chain(faulted, scope, receive, send)
+            return
         headers = self._rate_headers(faulted)
         if faulted and faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
@@ -55,6 +67,21 @@ class FaultMiddleware:
             await self._lose_response(scope, receive, send)
             return
         await self.app(scope, receive, _with_headers(send, headers))
+
+    async def _chain(self, faulted: bool, scope: Scope, receive: Receive, send: Send) -> None:
+        faults = self.state.faults
+        if faulted and faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        if faulted and self.state.rng.random() < faults.error_rate:
+            if self.state.rng.random() < 0.5:
+                await _send_response(send, _unavailable("evm").response())
+            else:
+                await _send_json(send, _rpc_errors(await _body(receive)))
+            return
+        if faulted and self.state.rng.random() < faults.lose_response_rate:
+            await self._lose_response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
     def _rate_headers(self, faulted: bool) -> dict[str, str]:
         """X's ``x-rate-limit-*`` headers (the ledger gets them too); remaining is ``-1`` when
@@ -99,7 +126,42 @@ class FaultMiddleware:
 def _unavailable(api_or_path: str) -> ProblemError:
     if api_or_path == "x" or api_or_path.startswith("/2/"):
         return x_unavailable()
+    if api_or_path in ("evm", "/evm"):  # a proxy's 503 in front of the node
+        return ProblemError(503, "about:blank", "Service Unavailable", "The node is unavailable.")
     return ledger_problem(503, "unavailable", "The ledger is unavailable; retry with the same key.")
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _rpc_errors(body: bytes) -> Any:
+    """A node's "internal error" answer to each request of ``body`` (a batch gets a list)."""
+
+    def error(call: Any) -> dict[str, Any]:
+        request_id = call.get("id") if isinstance(call, dict) else None
+        failure = {"code": RPC_INTERNAL_ERROR, "message": "internal error: the node is busy"}
+        return {"jsonrpc": "2.0", "id": request_id, "error": failure}
+
+    try:
+        calls = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return error(None)
+    if isinstance(calls, list) and calls:
+        return [error(call) for call in calls]
+    return error(calls)
+
+
+async def _send_json(send: Send, document: Any) -> None:
+    body = json.dumps(document).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _headers(limit: int, remaining: int, reset: int) -> dict[str, str]:

@@ -30,14 +30,15 @@ class RateLimitSettings(BaseModel):
 
 
 class FaultSettings(BaseModel):
-    """What ``PUT /sandbox/faults`` takes. Faults apply to the X and ledger APIs only."""
+    """What ``PUT /sandbox/faults`` takes. Faults apply to the X, ledger and chain (``/evm``)
+    APIs only; ``all`` is the three."""
 
     error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     lose_response_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     latency_ms: int = Field(default=0, ge=0, le=60_000)
     rate_limit: RateLimitSettings | None = None
     # Extensions: which API the faults hit, and a seed for repeatable randomness.
-    target: Literal["all", "x", "ledger"] = "all"
+    target: Literal["all", "x", "ledger", "evm"] = "all"
     seed: int | None = None
 
 

@@ -1,6 +1,10 @@
 """A small chaos run (bench/chaos.py) as a test: 3 campaigns of 20 engagers through the real
-processes, the worker SIGKILLed once and the Temporal dev server restarted, every invariant
-checked against the sandbox's truth. PostgreSQL is not restarted: other tests share it."""
+processes, a worker SIGKILLed once and the Temporal dev server restarted, every invariant
+checked against the sandbox's truth. PostgreSQL is not restarted: other tests share it.
+
+On both ledgers: the HTTP ledger with one worker (its transfers are the truth), and the
+escrow contract on the sandbox's chain with two workers on the task queue (the contract's
+events are the truth; the kill lands on either worker)."""
 
 from __future__ import annotations
 
@@ -34,10 +38,12 @@ def _require_postgres() -> None:
         pytest.skip(f"PostgreSQL not reachable: {error}")
 
 
-def test_a_small_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("ledger", "workers"), [("http", 1), ("evm", 2)])
+def test_a_small_chaos_run_keeps_every_invariant(tmp_path: Path, ledger: str, workers: int) -> None:
     _require_postgres()
     results = tmp_path / "results.json"
     argv = [sys.executable, str(SCRIPT), "--campaigns", "3", "--engagers", "20", "--kills", "1"]
+    argv += ["--ledger", ledger, "--workers", str(workers)]
     argv += ["--restart-temporal", "--no-restart-postgres", "--chaos-window", "20"]
     # Half the bench's fault rates, over by 40 s: a final fetch that must succeed retries
     # with backoff, and the test has to end in about a minute and a half.
@@ -57,3 +63,7 @@ def test_a_small_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
     chaos = "\n".join(document["chaos"])
     assert "kill 1" in chaos and "Temporal dev server back" in chaos
     assert len(document["campaigns"]) == 3
+    assert f"{workers} worker process(es), ledger {ledger}" in document["summary"][0]
+    # the truth the checks read: some payout was seen there (on chain: a Paid event)
+    payouts = sum(c["truth"]["payouts"] for c in document["campaigns"])
+    assert payouts > 0

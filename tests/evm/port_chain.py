@@ -44,6 +44,11 @@ class CrashingStore(MemoryTransactionStore):
     crash: int = 0
     crashes: list[str] = field(default_factory=list)
 
+    async def reserve_nonce(self, sender: str, chain_nonce: int) -> int:
+        # Yield as a database call would, so two workers' reservations really interleave.
+        await asyncio.sleep(0)
+        return await super().reserve_nonce(sender, chain_nonce)
+
     async def save(self, tx: StoredTransaction) -> StoredTransaction:
         saved = await super().save(tx)
         if self.crash > 0:

@@ -46,9 +46,10 @@ class SandboxChain:
 
 
 @contextlib.asynccontextmanager
-async def sandbox_chain(world: SandboxWorld) -> AsyncIterator[SandboxChain]:
+async def sandbox_chain(world: SandboxWorld, **options: Any) -> AsyncIterator[SandboxChain]:
+    """``options``: of web3's ``AsyncHTTPProvider``."""
     info = await world.control("GET", "/evm")
-    provider = AsyncHTTPProvider(f"{world.url}{info['rpc_path']}")
+    provider = AsyncHTTPProvider(f"{world.url}{info['rpc_path']}", **options)
     try:
         yield SandboxChain(world, info, AsyncWeb3(provider))
     finally:

@@ -62,6 +62,29 @@ async def test_a_nonce_is_at_least_the_chains_and_each_sender_counts_alone(
     assert await store.reserve_nonce("0x" + "aa" * 20, chain_nonce=0) == 0
 
 
+async def test_signing_and_saving_race_from_three_processes_and_spend_no_nonce_in_vain(
+    engines: list[Engine],
+) -> None:
+    """Six attempts at one key and one that dies while signing: one transaction is saved,
+    and the next key gets the very next nonce (the losers' and the dead one's rolled back)."""
+    stores = [DatabaseTransactionStore(session_factory(engine)) for engine in engines]
+
+    def signer(raw: str) -> Callable[[int], StoredTransaction]:
+        return lambda nonce: signed("c-1:lock", nonce, raw)
+
+    def dies(nonce: int) -> StoredTransaction:
+        raise RuntimeError("killed while signing")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        await stores[0].save_signed("c-1:escrow", SENDER, 0, dies)
+    answers = await asyncio.gather(
+        *(stores[i % 3].save_signed("c-1:lock", SENDER, 0, signer(f"0x0{i}")) for i in range(6))
+    )
+    assert len({a.hash for a in answers}) == 1 and answers[0].nonce == 0
+    after = await stores[1].save_signed("c-1:refund", SENDER, 0, lambda n: signed("r", n))
+    assert after.nonce == 1
+
+
 async def test_the_first_save_of_a_key_wins_even_when_saves_race(engines: list[Engine]) -> None:
     stores = [DatabaseTransactionStore(session_factory(engine)) for engine in engines]
     rivals = [signed("c-1:refund", nonce=n, raw=f"0x0{n}") for n in range(1, 7)]

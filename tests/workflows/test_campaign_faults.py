@@ -1,12 +1,13 @@
-"""The world misbehaves: faults on every X and ledger call (errors, lost responses), the
+"""The world misbehaves: faults on every X, ledger and chain call (errors, lost responses), the
 worker stopped and restarted mid-distribution, a burst of 429s. The sandbox's ground truth
-must still show two posts per campaign, one payout per recipient, locked = paid + refunded."""
+(on the HTTP ledger its transfers, on chain the escrow contract's events) must still show two
+posts per campaign, one payout per recipient, locked = paid + refunded."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,8 +16,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 from temporalio.client import Client, WorkflowHandle
 
-from core.db import make_engine
-from core.models import Payout
+from clients.evm_ledger import EvmLedger
+from clients.ports import Ledger
+from core.config import Settings
+from core.contracts import StatusDocument
+from core.db import make_engine, session_factory
+from core.models import Owner, Participant, Payout
+from tests.evm.chain import fresh_addresses
 from tests.helpers import assert_eventually
 from tests.workflows.campaign_stack import (
     OWNER_X_ID,
@@ -27,6 +33,7 @@ from tests.workflows.campaign_stack import (
     quest_spec,
     status_of,
 )
+from worker import make_ledger
 
 pytestmark = pytest.mark.slow
 
@@ -62,8 +69,30 @@ def texts(spec: dict[str, Any]) -> tuple[str, str]:
     return spec["first_post"]["text"], spec["second_post"]["text"]
 
 
+async def ledger_totals(
+    stack: CampaignStack, escrows: dict[str, str], on_chain: bool
+) -> dict[str, tuple[Counter[str], list[str]]]:
+    """Per campaign: the amounts moved by kind, and the payouts' recipients, as the sandbox
+    saw them: its HTTP ledger's transfers, or on chain the escrow contract's events."""
+    found: dict[str, tuple[Counter[str], list[str]]] = {}
+    for campaign_id, escrow_id in escrows.items():
+        if on_chain:
+            query = f"/truth/chain?campaign_id={campaign_id}"
+            transfers = (await stack.sandbox("GET", query))["events"]
+        else:
+            transfers = [t for t in await stack.transfers() if t["escrow"] == escrow_id]
+        amounts: Counter[str] = Counter()
+        for t in transfers:
+            amounts[t["kind"]] += t["amount"] or 0
+        found[campaign_id] = (amounts, [t["to"] for t in transfers if t["kind"] == "payout"])
+    return found
+
+
 async def assert_ground_truth(
-    stack: CampaignStack, specs: dict[str, dict[str, Any]], escrows: dict[str, str]
+    stack: CampaignStack,
+    specs: dict[str, dict[str, Any]],
+    escrows: dict[str, str],
+    on_chain: bool = False,
 ) -> None:
     posts = [p for p in await stack.posts() if p["author_id"] == OWNER_X_ID]
     for first_text, second_text in (texts(spec) for spec in specs.values()):
@@ -72,15 +101,7 @@ async def assert_ground_truth(
         assert len(firsts) == 1 and len(seconds) == 1
         assert seconds[0]["in_reply_to_tweet_id"] == firsts[0]["id"]
     assert len(posts) == 2 * len(specs)
-    by_escrow: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for transfer in await stack.transfers():
-        by_escrow[transfer["escrow"]].append(transfer)
-    for campaign_id, escrow_id in escrows.items():
-        transfers = by_escrow[escrow_id]
-        amounts: Counter[str] = Counter()
-        for t in transfers:
-            amounts[t["kind"]] += t["amount"]
-        payouts = [t["to"] for t in transfers if t["kind"] == "payout"]
+    for campaign_id, (amounts, payouts) in (await ledger_totals(stack, escrows, on_chain)).items():
         assert len(payouts) == len(set(payouts)), "someone was paid twice"
         assert amounts["lock"] == amounts["payout"] + amounts["refund"]
         assert amounts["lock"] == specs[campaign_id]["budget"]
@@ -93,59 +114,109 @@ async def assert_ground_truth(
         assert len(payouts) == paid_rows > 0
 
 
+def wallets_on_chain(stack: CampaignStack, repliers: list[str]) -> None:
+    """On chain a wallet is an address: the owner's (where refunds go) and the repliers'."""
+    owner_wallet, *wallets = fresh_addresses(1 + len(repliers))
+    with Session(stack.engine) as session:
+        owner = session.get(Owner, stack.owner_id)
+        assert owner is not None
+        owner.wallet = owner_wallet
+        session.add(owner)
+        session.add_all(
+            Participant(x_user_id=u, wallet=w) for u, w in zip(repliers, wallets, strict=True)
+        )
+        session.commit()
+
+
+async def faulted_campaigns(
+    stack: CampaignStack, *, repliers: int, winners: int, ledger: Ledger | None = None
+) -> list[StatusDocument]:
+    """An awareness campaign (a reply from each replier) and a quest (``winners`` of the
+    first two thirds answering), both under sandbox faults, their worker stopped
+    mid-distribution and another started; asserts the sandbox's ground truth."""
+    prefix = "e" if ledger is not None else "r"  # the participants' registry is one table
+    users = [f"{prefix}{i}" for i in range(repliers)]
+    if ledger is None:
+        stack.register(*users)
+    else:
+        wallets_on_chain(stack, users)
+    tag = uuid.uuid4().hex[:6]
+    specs = {}
+    for spec in (
+        awareness_spec(
+            budget=20_000,
+            rewards={"like": 0, "repost": 0, "quote": 0, "reply": 20},
+            second_post={"text": f"Terms {tag}: one reward per person."},
+            duration_seconds=60,
+            poll_interval_seconds=10,
+        ),
+        quest_spec(
+            budget=100 * winners,
+            quest={"answer": "Blue Moon", "winners": winners},
+            second_post={"text": f"Quest terms {tag}: first {winners} with the answer."},
+            duration_seconds=60,
+            poll_interval_seconds=10,
+        ),
+    ):
+        specs[stack.draft(spec)] = spec
+    # "all": the X API, the HTTP ledger and the chain's JSON-RPC
+    await stack.sandbox(
+        "PUT", "/faults", {"error_rate": 0.05, "lose_response_rate": 0.05, "seed": 7}
+    )
+    async with stack.worker(ledger=ledger):
+        handles = [await stack.publish(campaign_id) for campaign_id in specs]
+        awareness_post, quest_post = [await running_first_post(h) for h in handles]
+        await stack.engage(
+            awareness_post,
+            *({"user_id": u, "kind": "reply", "text": f"nice {u}"} for u in users),
+        )
+        answering = users[: len(users) * 2 // 3]
+        await stack.engage(
+            quest_post,
+            *({"user_id": u, "kind": "reply", "text": "blue moon"} for u in answering),
+        )
+        results = [asyncio.create_task(outcome(h)) for h in handles]
+        await until_distributing(handles)
+    # The worker is gone mid-distribution; a new one picks the campaigns up.
+    async with stack.worker(ledger=ledger):
+        docs = list(await asyncio.gather(*results))
+    escrows = {doc.campaign_id: doc.escrow.id for doc in docs if doc.escrow.id}
+    assert [doc.status for doc in docs] == ["closed", "closed"], [d.failure for d in docs]
+    assert len(escrows) == 2
+    await assert_ground_truth(stack, specs, escrows, on_chain=ledger is not None)
+    quest_doc = docs[1]
+    assert quest_doc.rewards.paid == winners and quest_doc.rewards.paid_amount == 100 * winners
+    return docs
+
+
 @pytest.mark.dev_server
 async def test_faults_and_a_restart_mid_distribution_pay_everyone_exactly_once(
     dev_client: Client, pg_or_sqlite_engine: Engine
 ) -> None:
     """On the dev server in real time (a one-minute campaign): a stopped worker's tasks move
-    to the next worker as in production, which the time-skipping server does not model."""
-    async with campaign_stack(dev_client, pg_or_sqlite_engine) as stack:
-        repliers = [f"r{i}" for i in range(600)]
-        stack.register(*repliers)
-        tag = uuid.uuid4().hex[:6]
-        specs = {}
-        for spec in (
-            awareness_spec(
-                budget=20_000,
-                rewards={"like": 0, "repost": 0, "quote": 0, "reply": 20},
-                second_post={"text": f"Terms {tag}: one reward per person."},
-                duration_seconds=60,
-                poll_interval_seconds=10,
-            ),
-            quest_spec(
-                budget=30_000,
-                quest={"answer": "Blue Moon", "winners": 300},
-                second_post={"text": f"Quest terms {tag}: first 300 with the answer."},
-                duration_seconds=60,
-                poll_interval_seconds=10,
-            ),
-        ):
-            specs[stack.draft(spec)] = spec
-        await stack.sandbox(
-            "PUT", "/faults", {"error_rate": 0.05, "lose_response_rate": 0.05, "seed": 7}
+    to the next worker as in production, which the time-skipping server does not model.
+
+    Both ledger adapters at once, each with its own sandbox, task queue and worker, in the
+    same minute: the HTTP ledger (600 repliers, 300 quest winners) and the escrow contract
+    on the sandbox's chain (smaller: 150 and 100, a payout transaction each), so the chain
+    adds seconds to the suite, not another minute."""
+    engine = pg_or_sqlite_engine
+    async with (
+        campaign_stack(dev_client, engine) as on_http,
+        campaign_stack(dev_client, engine) as on_chain,
+    ):
+        settings = Settings.model_validate(
+            {"ledger": "evm", "evm_rpc_url": f"{on_chain.base_url}/evm"}
         )
-        async with stack.worker():
-            handles = [await stack.publish(campaign_id) for campaign_id in specs]
-            awareness_post, quest_post = [await running_first_post(h) for h in handles]
-            await stack.engage(
-                awareness_post,
-                *({"user_id": u, "kind": "reply", "text": f"nice {u}"} for u in repliers),
+        chain_ledger = await make_ledger(settings, on_chain.http, session_factory(engine))
+        assert isinstance(chain_ledger, EvmLedger)
+        try:
+            await asyncio.gather(
+                faulted_campaigns(on_http, repliers=600, winners=300),
+                faulted_campaigns(on_chain, repliers=150, winners=100, ledger=chain_ledger),
             )
-            await stack.engage(
-                quest_post,
-                *({"user_id": u, "kind": "reply", "text": "blue moon"} for u in repliers[:400]),
-            )
-            results = [asyncio.create_task(outcome(h)) for h in handles]
-            await until_distributing(handles)
-        # The worker is gone mid-distribution; a new one picks the campaigns up.
-        async with stack.worker():
-            docs = await asyncio.gather(*results)
-        escrows = {doc.campaign_id: doc.escrow.id for doc in docs if doc.escrow.id}
-        assert [doc.status for doc in docs] == ["closed", "closed"], [d.failure for d in docs]
-        assert len(escrows) == 2
-        await assert_ground_truth(stack, specs, escrows)
-    quest_doc = docs[1]
-    assert quest_doc.rewards.paid == 300 and quest_doc.rewards.paid_amount == 30_000
+        finally:
+            await chain_ledger.aclose()
 
 
 async def test_a_burst_of_429s_waits_for_the_reset(
