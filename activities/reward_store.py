@@ -145,7 +145,11 @@ class PendingPayout:
 
 
 def next_pending(
-    session: Session, campaign_id: str, after_seq: int, limit: int
+    session: Session,
+    campaign_id: str,
+    after_seq: int,
+    limit: int,
+    through_seq: int | None = None,
 ) -> list[PendingPayout]:
     c = PAYOUT.c
     query = (
@@ -154,6 +158,8 @@ def next_pending(
         .order_by(c.seq)
         .limit(limit)
     )
+    if through_seq is not None:
+        query = query.where(c.seq <= through_seq)
     return [PendingPayout(*row) for row in session.execute(query)]
 
 

@@ -123,7 +123,9 @@ class RewardActivities:
 
     def _next_pending(self, request: PayBatchRequest, limit: int) -> list[PendingPayout]:
         with self._sessions() as session:
-            return next_pending(session, request.campaign_id, request.after_seq, limit)
+            return next_pending(
+                session, request.campaign_id, request.after_seq, limit, request.through_seq
+            )
 
     def _record(self, settlements: Sequence[Settlement]) -> None:
         with self._sessions() as session:

@@ -237,6 +237,9 @@ class DistributionInput:
     parent_workflow_id: str
     batch_size: int = 500
     after_seq: int = 0
+    # The number of payout rows (seqs 1..N), when the caller knows it: the batches then start
+    # side by side at once; 0 means the first batch finds out.
+    recipients: int = 0
 
 
 @dataclass
