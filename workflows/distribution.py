@@ -1,17 +1,17 @@
 """``DistributionWorkflow``: pays a campaign's reward table, batch by batch, exactly once.
 
 A child of ``CampaignWorkflow`` (ID ``distribution_workflow_id_for(campaign)``). It pays the
-payout rows by ``seq``, one ``pay_batch`` activity per window of up to 500 seqs, up to
-``PARALLEL_BATCHES`` windows at once (the windows are disjoint, so no row is in two batches;
-each row's key makes a retried batch pay no one twice). The activity reads the recipients from
-the database, so none of them pass through this history. The number of rows comes with the
-input (or from the first batch, for a caller that does not say); seqs are 1..N, and a last
-batch after the windows pays whatever is still pending beyond them and gives the final counts.
-After every batch it signals ``distribution_progress`` (a ``DistributionProgress``) to the
-parent when the count grew; a parent that is gone is tolerated. It
-continues as new when Temporal suggests it or after ``MAX_BATCHES_PER_RUN`` batches, carrying
-``after_seq``, and returns the final progress. Runs from before ``PATCH_PARALLEL_BATCHES``
-paid one batch after another and still do.
+payout rows by ``seq``, one ``pay_batch`` activity per window of ``batch_size`` seqs (2,000,
+paid in ledger calls of 500), up to ``PARALLEL_BATCHES`` windows at once: the windows are
+disjoint, so no row is in two batches, and each row's key makes a retried batch pay no one
+twice. The activity reads the recipients from the database, so none of them pass through this
+history. The number of rows comes with the input (or from the first batch, for a caller that
+does not say); seqs are 1..N, and a last batch after the windows pays whatever is still
+pending beyond them and gives the final counts. After a batch it signals
+``distribution_progress`` (a ``DistributionProgress``) to the parent if the count grew; a
+parent that is gone is tolerated. It continues as new when Temporal suggests it or after
+``MAX_BATCHES_PER_RUN`` batches, carrying ``after_seq``, and returns the final progress. Runs
+from before ``PATCH_PARALLEL_BATCHES`` paid one batch after another and still do.
 It takes no messages. A cancellation through Temporal does not stop it: payouts that were
 earned are paid (the parent closes the campaign the same way), so every batch runs to its end.
 """
@@ -62,6 +62,9 @@ PAYOUT_BATCH_RETRY = RetryPolicy(
     maximum_attempts=60,
 )
 PAYOUT_BATCH_TIMEOUT = timedelta(minutes=2)
+# Side by side, a window waits its turn at a ledger that takes one call (or a chain that takes
+# one sender's transactions) at a time: its heartbeat, not this, notices a lost worker.
+PAYOUT_WINDOW_TIMEOUT = timedelta(minutes=10)
 # The activity heartbeats every few seconds while the ledger call is in flight.
 PAYOUT_BATCH_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 
@@ -125,7 +128,7 @@ class DistributionWorkflow:
                     through_seq=through_seq,
                 ),
                 result_type=PayBatchResult,
-                start_to_close_timeout=PAYOUT_BATCH_TIMEOUT,
+                start_to_close_timeout=PAYOUT_WINDOW_TIMEOUT,
                 heartbeat_timeout=PAYOUT_BATCH_HEARTBEAT_TIMEOUT,
                 retry_policy=PAYOUT_BATCH_RETRY,
                 summary=f"pay up to {input.batch_size} recipients after #{after_seq}{upto}",
