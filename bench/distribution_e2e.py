@@ -13,8 +13,9 @@ ledger, the escrow contract's own events for ``evm`` (where the wallets are addr
 payout transactions' receipts and blocks give gas per recipient, recipients per transaction
 and the fullest block against the block gas limit). ``--code`` runs each stack from those git
 revisions (``git archive``) one after another in the same run, to compare before and after on
-the same machine state. Target: 2 s on the HTTP ledger and PostgreSQL.
-(bench/distribution.py times the table and the payouts alone, without the worker.)
+the same machine state (name them twice, ``A,B,A,B``, to see the noise). Target: 2 s on the
+HTTP ledger and PostgreSQL. (bench/distribution.py times the table and the payouts alone,
+without the worker.)
 """
 
 from __future__ import annotations
@@ -120,21 +121,26 @@ async def run(options: argparse.Namespace) -> int:
         codes = [c.strip() for c in options.code.split(",")]
     code_root = Path(tempfile.mkdtemp(prefix="campaigns-bench-code-"))
     results: dict[str, dict[str, Any]] = {}
-    for code in codes:
-        code_dir = snapshot(code, code_root / code) if code else None
+    code_dirs: dict[str, Path] = {}
+    for round_, code in enumerate(codes, start=1):
+        code_dir = None
+        if code:  # a revision named again (before,after,before,after) is unpacked once
+            code_dir = code_dirs.get(code) or snapshot(code, code_root / code)
+            code_dirs[code] = code_dir
+        again = f" #{round_}" if code and codes.count(code) > 1 else ""
         for ledger in ledgers:
             for database in databases:
-                name = f"{code + ' ' if code else ''}{database} {ledger}"
+                name = f"{code + again + ' ' if code else ''}{database} {ledger}"
                 async with bench_stack(
                     options,
                     workers,
                     sqlite=database == "sqlite",
                     ledger=ledger,
                     code_dir=code_dir,
-                    label=f"{code}-" if code else "",
+                    label=f"{code}{again.replace(' #', '-')}-" if code else "",
                 ) as bench:
                     results[name] = {
-                        "code": code or "work tree",
+                        "code": f"{code}{again}" if code else "work tree",
                         "database": database,
                         "ledger": ledger,
                         **await one_run(bench, options),
