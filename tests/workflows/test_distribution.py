@@ -8,6 +8,7 @@ import contextlib
 import uuid
 from collections.abc import Sequence
 
+import pytest
 from sqlalchemy.engine import Engine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
@@ -193,8 +194,10 @@ class GatedLedger(KeyedLedger):
         return await super().transfer_batch(escrow_id, transfers)
 
 
+# 0: the cancel comes during the first batch, alone; 5: during the windows side by side.
+@pytest.mark.parametrize("known_recipients", [0, 5])
 async def test_a_cancel_through_temporal_does_not_cut_the_payouts_short(
-    time_skipping_env: WorkflowEnvironment, engine: Engine
+    time_skipping_env: WorkflowEnvironment, engine: Engine, known_recipients: int
 ) -> None:
     client = time_skipping_env.client
     seeded = seed_campaign(engine, recipients=5)
@@ -204,7 +207,13 @@ async def test_a_cancel_through_temporal_does_not_cut_the_payouts_short(
     async with new_worker(client, DistributionWorkflow, activities=[activities.pay_batch]) as w:
         handle = await client.start_workflow(
             DistributionWorkflow.run,
-            DistributionInput(seeded.campaign_id, "escrow-1", parent_workflow_id="", batch_size=2),
+            DistributionInput(
+                seeded.campaign_id,
+                "escrow-1",
+                parent_workflow_id="",
+                batch_size=2,
+                recipients=known_recipients,
+            ),
             id=distribution_workflow_id_for(seeded.campaign_id),
             task_queue=w.task_queue,
         )
