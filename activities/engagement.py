@@ -26,6 +26,7 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.engagement_bulk import insert_engagements, upsert_posts
 from activities.errors import activity_failure, not_found
 from activities.payloads import POLL_ENGAGEMENT, PollRequest, PollResult
 from activities.reward_store import CampaignNotFound, load_reward_inputs, load_spec
@@ -163,7 +164,10 @@ def _record(session: Session, campaign_id: str, seen: list[Seen], polled_at: dat
         }
         for s in reversed(in_order)  # the earliest wins: it is written last
     }
-    if engagements:
+    bulk = session.get_bind().dialect.name == "postgresql"  # one statement, not one a row
+    if engagements and bulk:
+        insert_engagements(session, list(engagements.values()))
+    elif engagements:
         statement = _insert(session, ENGAGEMENT).on_conflict_do_nothing(
             index_elements=["campaign_id", "x_user_id", "kind"]
         )
@@ -181,7 +185,9 @@ def _record(session: Session, campaign_id: str, seen: list[Seen], polled_at: dat
         for s in reversed(in_order)
         if s.post_id is not None
     }
-    if posts:
+    if posts and bulk:
+        upsert_posts(session, list(posts.values()))
+    elif posts:
         insert = _insert(session, ENGAGEMENT_POST)
         # Rows carried over by migration 0002 have no creation time: fill it in once X says.
         statement = insert.on_conflict_do_update(

@@ -16,13 +16,15 @@ PAY_BATCH = "pay_batch"
 
 @dataclass
 class PayBatchRequest:
-    """Pay the next pending payout rows with ``seq`` above ``after_seq`` (at most ``limit``,
-    capped at the ledger's 500 per call)."""
+    """Pay the next pending payout rows with ``seq`` above ``after_seq`` and, when given, at
+    most ``through_seq`` (at most ``limit``, capped at ``MAX_ROWS_PER_ACTIVITY``, in ledger calls
+    of 500)."""
 
     campaign_id: str
     escrow_id: str
     after_seq: int
     limit: int = 500
+    through_seq: int | None = None
 
 
 @dataclass

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from activities.payout_bulk import insert_payouts, settle_payouts
 from core.campaign_spec import CampaignSpec
 from core.contracts import DistributionProgress
 from core.models import Campaign, Engagement, EngagementPost, Participant, Payout
@@ -102,9 +103,12 @@ def current_reward_table(session: Session, campaign_id: str, budget: int) -> Rew
     return reward_table(spec, facts, wallets, budget)
 
 
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
 def _insert_ignoring_existing(session: Session, rows: list[dict[str, object]]) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
     statement = insert(PAYOUT).on_conflict_do_nothing(index_elements=["campaign_id", "x_user_id"])
     session.execute(statement, rows)
 
@@ -130,6 +134,10 @@ def write_payouts(session: Session, campaign_id: str, table: RewardTable) -> Non
         }
         for seq, row in enumerate(table.rows, start=1)
     ]
+    if _dialect(session) == "postgresql":
+        insert_payouts(session, campaign_id, rows, now)  # one statement, not one per row
+        session.commit()
+        return
     for start in range(0, len(rows), INSERT_CHUNK):
         _insert_ignoring_existing(session, rows[start : start + INSERT_CHUNK])
         session.commit()
@@ -145,7 +153,11 @@ class PendingPayout:
 
 
 def next_pending(
-    session: Session, campaign_id: str, after_seq: int, limit: int
+    session: Session,
+    campaign_id: str,
+    after_seq: int,
+    limit: int,
+    through_seq: int | None = None,
 ) -> list[PendingPayout]:
     c = PAYOUT.c
     query = (
@@ -154,6 +166,8 @@ def next_pending(
         .order_by(c.seq)
         .limit(limit)
     )
+    if through_seq is not None:
+        query = query.where(c.seq <= through_seq)
     return [PendingPayout(*row) for row in session.execute(query)]
 
 
@@ -169,6 +183,14 @@ def record_settlements(session: Session, settlements: Sequence[Settlement]) -> N
     """Record receipts and refusals, only on rows still pending (a recorded result stays)."""
     if not settlements:
         return
+    now = utcnow()
+    errors = [s.error[:2000] if s.error else None for s in settlements]
+    if _dialect(session) == "postgresql":
+        ids, states = [s.payout_id for s in settlements], [s.state for s in settlements]
+        receipts = [s.receipt_id for s in settlements]
+        settle_payouts(session, ids, states, receipts, errors, now)  # one statement
+        session.commit()
+        return
     c = PAYOUT.c
     statement = (
         update(PAYOUT)
@@ -180,16 +202,15 @@ def record_settlements(session: Session, settlements: Sequence[Settlement]) -> N
             updated_at=bindparam("b_now"),
         )
     )
-    now = utcnow()
     params = [
         {
             "b_id": s.payout_id,
             "b_state": s.state,
             "b_receipt": s.receipt_id,
-            "b_error": s.error[:2000] if s.error else None,
+            "b_error": error,
             "b_now": now,
         }
-        for s in settlements
+        for s, error in zip(settlements, errors, strict=True)
     ]
     session.connection().execute(statement, params)
     session.commit()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import math
 import os
@@ -74,6 +75,7 @@ class Bench:
     stack: ChaosStack
     api: Api
     client: Client
+    ledger: str = "http"
     owners: list[Owner] = field(default_factory=list)
     # Each draft's first-post text (unique), to find its post in the sandbox's ground truth.
     first_texts: dict[str, str] = field(default_factory=dict)
@@ -95,7 +97,8 @@ class Bench:
     async def owner(self, funds: int) -> Owner:
         """An X user, a funded wallet and an API owner."""
         tag = f"{random.getrandbits(40):010x}"
-        owner = Owner(len(self.owners), f"{int(tag, 16) % 10**9:09d}8", f"bench-{tag}-owner")
+        wallet = self.wallet(f"bench-{tag}-owner")
+        owner = Owner(len(self.owners), f"{int(tag, 16) % 10**9:09d}8", wallet)
         user = await self.api.sandbox("POST", "/sandbox/users", {"id": owner.x_user_id})
         owner.token = user["token"]
         await self.api.sandbox(
@@ -113,8 +116,15 @@ class Bench:
         self.owners.append(owner)
         return owner
 
+    def wallet(self, name: str) -> str:
+        """A wallet named ``name``: on chain an address of its own (nobody holds its key, so
+        its balance is exactly what it was paid), on the HTTP ledger the name itself."""
+        if self.ledger == "http":
+            return name
+        return "0x" + hashlib.sha256(name.encode()).hexdigest()[:40]
+
     async def participants(self, users: Sequence[str]) -> None:
-        rows = [{"x_user_id": u, "wallet": f"w-{u}"} for u in users]
+        rows = [{"x_user_id": u, "wallet": self.wallet(f"w-{u}")} for u in users]
         for start in range(0, len(rows), 10_000):
             chunk = {"participants": rows[start : start + 10_000]}
             key = self.stack.operator_key
@@ -230,15 +240,29 @@ class Bench:
 
 @asynccontextmanager
 async def bench_stack(
-    options: argparse.Namespace, workers: int, concurrency: int = 50, sqlite: bool = False
+    options: argparse.Namespace,
+    workers: int,
+    concurrency: int = 50,
+    sqlite: bool = False,
+    ledger: str = "http",
+    code_dir: Path | None = None,
+    label: str = "",
 ) -> AsyncIterator[Bench]:
     """The stack with ``workers`` campaign workers and as many no-op bench workers, on a
-    fresh PostgreSQL schema (or SQLite in the state directory)."""
+    fresh PostgreSQL schema (or SQLite in the state directory), on the ``ledger`` adapter,
+    running the code in ``code_dir`` (a ``snapshot``) if given."""
     state_dir = options.state_dir or Path(tempfile.mkdtemp(prefix="campaigns-bench-"))
-    run_dir = state_dir / f"{'sqlite' if sqlite else 'postgres'}-workers-{workers}"
+    name = f"{label}{'sqlite' if sqlite else 'postgres'}-{ledger}-workers-{workers}"
+    run_dir = state_dir / name.replace("http-", "")
     profile_dir = options.profile_dir / run_dir.name if options.profile_dir else None
     stack = ChaosStack(
-        run_dir, options.postgres_url, workers=workers, sqlite=sqlite, profile_dir=profile_dir
+        run_dir,
+        options.postgres_url,
+        code_dir=code_dir,
+        workers=workers,
+        sqlite=sqlite,
+        profile_dir=profile_dir,
+        ledger=ledger,
     )
     try:
         await stack.start()
@@ -248,7 +272,8 @@ async def bench_stack(
             stack.start_part(f"noop-worker-{k}", argv)
         client = await Client.connect(stack.temporal_address)
         async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200)) as http:
-            yield Bench(stack, Api(http, stack.api_url, stack.sandbox_url, concurrency), client)
+            api = Api(http, stack.api_url, stack.sandbox_url, concurrency)
+            yield Bench(stack, api, client, ledger=ledger)
     finally:
         await stack.stop()
         stack.drop_schema()

@@ -1,13 +1,21 @@
 """The end of one big campaign through the real worker: from the moment it leaves ``running``
 to ``closed`` (final fetch, reward table, payouts, refund) for R recipients, on SQLite and on
-PostgreSQL, on the dev server as ``campaigns dev`` runs it.
+PostgreSQL, on the HTTP ledger and on the escrow contract, on the dev server as
+``campaigns dev`` runs it.
 
     .venv/bin/python bench/distribution_e2e.py [--recipients 20000] [--database sqlite,postgres]
+        [--ledger http,evm] [--code REV,REV]
 
 R registered participants each reply to the campaign's first post once (POST /sandbox/engagements,
 10,000 at a time) while it runs; after it closes, the timeline gives each phase's time and the
-sandbox's ground truth must show one payout per recipient. Target: 2 s on the HTTP ledger and
-PostgreSQL. (bench/distribution.py times the table and the payouts alone, without the worker.)
+ledger's ground truth must show one payout per recipient: the sandbox's transfers for the HTTP
+ledger, the escrow contract's own events for ``evm`` (where the wallets are addresses, and the
+payout transactions' receipts and blocks give gas per recipient, recipients per transaction
+and the fullest block against the block gas limit). ``--code`` runs each stack from those git
+revisions (``git archive``) one after another in the same run, to compare before and after on
+the same machine state (name them twice, ``A,B,A,B``, to see the noise). Target: 2 s on the
+HTTP ledger and PostgreSQL. (bench/distribution.py times the table and the payouts alone,
+without the worker.)
 """
 
 from __future__ import annotations
@@ -15,15 +23,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import tempfile
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from bench_stack import LIKE_RATE, Bench, add_stack_options, bench_stack, report, worker_counts
+from chain_figures import chain_payouts
+from chaos_stack import snapshot
 from chaos_world import _ok
 
-# The EVM ledger adapter is being wired into the worker separately; add "evm" here then.
-LEDGERS = ("http",)
+LEDGERS = ("http", "evm")
 DATABASES = ("sqlite", "postgres")
 TARGET_SECONDS = 2.0
 ENGAGEMENTS_PER_REQUEST = 10_000
@@ -70,60 +81,71 @@ async def one_run(bench: Bench, options: argparse.Namespace) -> dict[str, Any]:
     for event in events[events.index(left) :]:
         at = datetime.fromisoformat(event["at"])
         phases[f"{event['kind']} ({event['status']})"] = (at - began).total_seconds()
-    truth = await bench.api.sandbox("GET", "/sandbox/truth/transfers")
-    payouts = [t for t in truth["transfers"] if t["kind"] == "payout"]
     closed_at = datetime.fromisoformat(final["closed_at"]) if final.get("closed_at") else None
-    return {
+    result: dict[str, Any] = {
         "status": final["status"],
         "recipients": final["rewards"]["recipients"],
-        "payouts": len(payouts),
-        "distinct_payout_keys": len({t["key"] for t in payouts}),
         "running_to_closed_s": (closed_at - began).total_seconds() if closed_at else None,
         "phases_s": phases,
     }
+    if bench.ledger == "evm":
+        chain = await chain_payouts(bench.api, campaign_id)
+        result["chain"] = chain
+        result["payouts"] = chain["payouts"]
+        # on chain the recipient is the key: the contract pays a wallet once per campaign
+        result["distinct_payout_keys"] = chain["distinct_recipients"]
+    else:
+        truth = await bench.api.sandbox("GET", "/sandbox/truth/transfers")
+        payouts = [t for t in truth["transfers"] if t["kind"] == "payout"]
+        result["payouts"] = len(payouts)
+        result["distinct_payout_keys"] = len({t["key"] for t in payouts})
+    return result
+
+
+def target_met(database: str, ledger: str, seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if (database, ledger) != ("postgres", "http"):
+        return "(HTTP + PG only)"
+    if seconds <= TARGET_SECONDS:
+        return "yes"
+    return f"no, by {seconds - TARGET_SECONDS:.2f} s"
 
 
 async def run(options: argparse.Namespace) -> int:
-    parse_list(options.ledger, LEDGERS, "--ledger")
+    ledgers = parse_list(options.ledger, LEDGERS, "--ledger")
     databases = parse_list(options.database, DATABASES, "--database")
     [workers] = worker_counts(options.workers)
-    results = {}
-    for database in databases:
-        async with bench_stack(options, workers, sqlite=database == "sqlite") as bench:
-            results[database] = await one_run(bench, options)
-    rows = []
-    for database, r in results.items():
-        seconds = r["running_to_closed_s"]
-        met = (
-            "-"
-            if seconds is None
-            else "yes"
-            if seconds <= TARGET_SECONDS
-            else f"no, by {seconds - TARGET_SECONDS:.2f} s"
-        )
-        phases = ", ".join(f"{k} +{v:.2f}" for k, v in r["phases_s"].items())
-        rows.append(
-            [
-                database,
-                options.ledger,
-                r["status"],
-                f"{r['payouts']}/{options.recipients}",
-                seconds,
-                met,
-                phases,
-            ]
-        )
-    header = [
-        "database",
-        "ledger",
-        "status",
-        "payouts",
-        "running->closed s",
-        "2 s target",
-        "timeline",
-    ]
-    title = f"distribution: {options.recipients} recipients through the worker"
-    report(title, header, rows, options.json, {"options": vars(options), "runs": results})
+    codes: list[str | None] = [None]
+    if options.code:
+        codes = [c.strip() for c in options.code.split(",")]
+    code_root = Path(tempfile.mkdtemp(prefix="campaigns-bench-code-"))
+    results: dict[str, dict[str, Any]] = {}
+    code_dirs: dict[str, Path] = {}
+    for round_, code in enumerate(codes, start=1):
+        code_dir = None
+        if code:  # a revision named again (before,after,before,after) is unpacked once
+            code_dir = code_dirs.get(code) or snapshot(code, code_root / code)
+            code_dirs[code] = code_dir
+        again = f" #{round_}" if code and codes.count(code) > 1 else ""
+        for ledger in ledgers:
+            for database in databases:
+                name = f"{code + again + ' ' if code else ''}{database} {ledger}"
+                async with bench_stack(
+                    options,
+                    workers,
+                    sqlite=database == "sqlite",
+                    ledger=ledger,
+                    code_dir=code_dir,
+                    label=f"{code}{again.replace(' #', '-')}-" if code else "",
+                ) as bench:
+                    results[name] = {
+                        "code": f"{code}{again}" if code else "work tree",
+                        "database": database,
+                        "ledger": ledger,
+                        **await one_run(bench, options),
+                    }
+    print_tables(options, results)
     exact = all(
         r["status"] == "closed" and r["payouts"] == r["distinct_payout_keys"] == options.recipients
         for r in results.values()
@@ -133,12 +155,49 @@ async def run(options: argparse.Namespace) -> int:
     return 0 if exact else 1
 
 
+def print_tables(options: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None:
+    rows = []
+    for r in results.values():
+        seconds = r["running_to_closed_s"]
+        phases = ", ".join(f"{k} +{v:.2f}" for k, v in r["phases_s"].items())
+        met = target_met(r["database"], r["ledger"], seconds)
+        rows.append(
+            [
+                r["code"],
+                r["database"],
+                r["ledger"],
+                r["status"],
+                f"{r['payouts']}/{options.recipients}",
+                seconds,
+                met,
+                phases,
+            ]
+        )
+    header = ["code", "database", "ledger", "status", "payouts", "running->closed s"]
+    header += ["2 s target", "timeline (s after leaving running)"]
+    title = f"distribution: {options.recipients} recipients through the worker"
+    report(title, header, rows, options.json, {"options": vars(options), "runs": results})
+    on_chain = [(name, r["chain"]) for name, r in results.items() if "chain" in r]
+    if on_chain:
+        print("on the escrow contract (from the payout transactions' receipts and blocks):")
+        columns = ["run", "payouts", "txs", "recipients/tx", "gas/recipient", "max tx gas"]
+        columns += ["max block gas", "block gas limit", "of the limit"]
+        print("  ".join(columns))
+        for name, c in on_chain:
+            cells = [name, c["payouts"], c["transactions"], f"{c['recipients_per_tx']:.1f}"]
+            cells += [f"{c['gas_per_recipient']:,.0f}", f"{c['max_tx_gas']:,}"]
+            cells += [f"{c['max_block_gas']:,}", f"{c['block_gas_limit']:,}"]
+            cells += [f"{c['max_block_share']:.0%}"]
+            print("  ".join(str(cell) for cell in cells))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add = parser.add_argument
     add("--recipients", type=int, default=20_000)
     add("--database", default="sqlite,postgres", help="sqlite, postgres or both")
-    add("--ledger", default="http", help="ledger adapter: http (the only one wired so far)")
+    add("--ledger", default="http,evm", help="ledger adapters: http, evm or both")
+    add("--code", help="git revisions to run, one after another (default: the work tree)")
     add("--duration", type=int, default=60, help="campaign length, s (the API's minimum: 60)")
     add("--poll-interval", type=int, default=30, help="engagement poll, s (minimum: 10)")
     add_stack_options(parser, "distribution-e2e.json")

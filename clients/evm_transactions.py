@@ -132,14 +132,18 @@ class TransactionSender:
         self._account = account
         self._store = store
         self._receipt_timeout = receipt_timeout
-        self._signing = asyncio.Lock()  # one key at a time from reservation to saved
+        self._signing = asyncio.Lock()  # one key at a time from reservation to sent
 
     async def send_once(self, call: Call) -> tuple[StoredTransaction, Any]:
         """The transaction of ``call.key`` (signed and saved now if none is) and its
         successful receipt. A call the chain refuses raises ``PermanentError`` whose
         ``detail`` is the revert reason."""
-        tx = await self._saved(call.key) or await self._sign_and_save(call)
-        mined = await self._send(tx)
+        tx = await self._saved(call.key)
+        if tx is None:
+            tx = await self._sign_save_and_submit(call)
+            mined = await self._receipt_of(tx)
+        else:
+            mined = await self._send(tx)
         if mined["status"] != 1:
             raise PermanentError(f"{call.key}: transaction {tx.hash} reverted", status=409)
         return tx, mined
@@ -154,7 +158,11 @@ class TransactionSender:
     async def _saved(self, key: str) -> StoredTransaction | None:
         return next((t for t in await self._store.carrying(key) if t.key == key), None)
 
-    async def _sign_and_save(self, call: Call) -> StoredTransaction:
+    async def _sign_save_and_submit(self, call: Call) -> StoredTransaction:
+        """The saved transaction of ``call.key``, sent. It is sent before the lock is let go,
+        so this process hands its nonces to the node in order: a node that takes no nonce
+        ahead of the next (py-evm's does not) refuses none when payout batches are paid side
+        by side."""
         gas = await self._estimate(call) * 5 // 4
         # Every question to the node comes before the nonce is reserved: a call failing
         # after the reservation would leave a nonce nobody sends, and a gap that blocks
@@ -163,9 +171,11 @@ class TransactionSender:
         sender = self._account.address
         chain_nonce = await self._w3.eth.get_transaction_count(sender, "pending")
         async with self._signing:
-            return await self._store.save_signed(
+            saved = await self._store.save_signed(
                 call.key, sender, chain_nonce, lambda nonce: self._signed(call, gas, nonce, fields)
             )
+            await self._submit(saved)  # a rival's saved bytes, if it won, resent: harmless
+        return saved
 
     async def _fields(self) -> dict[str, Any]:
         """The chain's part of a transaction: its chain ID and fees."""
@@ -219,8 +229,13 @@ class TransactionSender:
             ) from error
 
     async def _send(self, tx: StoredTransaction) -> Any:
-        """Send the saved bytes (again) and wait for the receipt. An error from the node is
-        judged by the chain: our hash known there means it was sent."""
+        """Send the saved bytes (again) and wait for the receipt."""
+        await self._submit(tx)
+        return await self._receipt_of(tx)
+
+    async def _submit(self, tx: StoredTransaction) -> None:
+        """Send the saved bytes (again). An error from the node is judged by the chain: our
+        hash known there means it was sent."""
         try:
             await self._w3.eth.send_raw_transaction(HexStr(tx.raw))
         except Exception as error:
@@ -233,6 +248,8 @@ class TransactionSender:
                 ) from error
             else:
                 raise RetryableError(f"{tx.key}: sending {tx.hash}: {error}") from error
+
+    async def _receipt_of(self, tx: StoredTransaction) -> Any:
         deadline = time.monotonic() + self._receipt_timeout
         while (mined := await self.mined(tx)) is None:
             if time.monotonic() > deadline:

@@ -235,8 +235,13 @@ class DistributionInput:
     campaign_id: str
     escrow_id: str
     parent_workflow_id: str
-    batch_size: int = 500
+    # Rows per pay_batch activity (it pays them in ledger calls of 500); runs started before
+    # the side-by-side batches had 500.
+    batch_size: int = 2000
     after_seq: int = 0
+    # The number of payout rows (seqs 1..N), when the caller knows it: the batches then start
+    # side by side at once; 0 means the first batch finds out.
+    recipients: int = 0
 
 
 @dataclass

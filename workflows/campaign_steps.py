@@ -176,7 +176,7 @@ def distribute(
 ) -> Awaitable[DistributionResult]:
     return workflow.execute_child_workflow(
         DISTRIBUTION_WORKFLOW_NAME,
-        DistributionInput(campaign_id, escrow_id, parent_workflow_id),
+        DistributionInput(campaign_id, escrow_id, parent_workflow_id, recipients=recipients),
         id=distribution_workflow_id_for(campaign_id),
         result_type=DistributionResult,
         static_summary=f"pay {recipients} recipients of campaign {campaign_id}",

@@ -108,6 +108,26 @@ async def test_pay_batch_pays_in_seq_order_and_counts_from_rows(engine: Engine) 
     assert {row[-1] for row in payout_rows(engine, seeded.campaign_id)} == {"paid"}
 
 
+async def test_a_window_of_seqs_is_paid_in_ledger_calls_of_500_and_stops_at_its_end(
+    engine: Engine,
+) -> None:
+    seeded = seed_campaign(engine, recipients=1_300)
+    ledger = KeyedLedger()
+    activities = RewardActivities(session_factory(engine), ledger)
+    env = ActivityEnvironment()
+    await env.run(
+        activities.build_reward_table, RewardTableRequest(seeded.campaign_id, seeded.budget)
+    )
+    window = PayBatchRequest(
+        seeded.campaign_id, "escrow-1", after_seq=0, limit=2_000, through_seq=1_200
+    )
+    paid = await env.run(activities.pay_batch, window)
+    assert (paid.last_seq, paid.sent, ledger.calls) == (1_200, 1_200, 3)  # 500 + 500 + 200
+    assert (paid.progress.paid, paid.progress.pending) == (1_200, 100)
+    states = [row[-1] for row in payout_rows(engine, seeded.campaign_id)]
+    assert states == ["paid"] * 1_200 + ["pending"] * 100
+
+
 async def test_lost_response_then_retry_pays_each_recipient_once(engine: Engine) -> None:
     seeded = seed_campaign(engine, recipients=8)
     ledger = KeyedLedger()

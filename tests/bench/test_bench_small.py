@@ -27,19 +27,22 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "CAMPAIGNS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# Two payout transactions of the contract's 150 recipients each.
+EVM_RECIPIENTS = 300
 RUN_TIMEOUT_SECONDS = 420  # stops a hung run; about two minutes here
 SMALL_RUNS = {
     "campaigns": ["campaigns_bench.py", "--campaigns", "3", "--engagers", "4", "--workers", "1,2"],
     "timers": ["timers_bench.py", "--campaigns", "3", "--timers", "5", "--publish-lead", "15"],
     "api": ["api_bench.py", "--campaigns", "4", "--clients", "4", "--requests", "12"],
     "memory": ["memory_bench.py", "--campaigns", "4"],
-    "distribution-sqlite": ["distribution_e2e.py", "--recipients", "150", "--database", "sqlite"],
-    "distribution-postgres": [
-        "distribution_e2e.py",
-        "--recipients",
-        "150",
-        "--database",
-        "postgres",
+    # One run per database, one on each ledger: both paths covered without a run more.
+    "distribution-sqlite-evm": [
+        *("distribution_e2e.py", "--recipients", str(EVM_RECIPIENTS)),
+        *("--database", "sqlite", "--ledger", "evm"),
+    ],
+    "distribution-postgres-http": [
+        *("distribution_e2e.py", "--recipients", "150", "--database", "postgres"),
+        *("--ledger", "http"),
     ],
 }
 
@@ -138,23 +141,35 @@ def test_memory_bench_reads_the_worker_rss(outcomes: dict[str, Outcome]) -> None
     assert 20 < rss < 4000
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+@pytest.mark.parametrize(
+    ("database", "ledger", "recipients"),
+    [("sqlite", "evm", EVM_RECIPIENTS), ("postgres", "http", 150)],
+)
 def test_distribution_e2e_pays_every_recipient_once_and_times_the_close(
-    outcomes: dict[str, Outcome], database: str
+    outcomes: dict[str, Outcome], database: str, ledger: str, recipients: int
 ) -> None:
-    doc = finished(outcomes, f"distribution-{database}", "running->closed s")
-    run = doc["runs"][database]
-    assert run["status"] == "closed"
-    assert run["payouts"] == run["distinct_payout_keys"] == run["recipients"] == 150
+    doc = finished(outcomes, f"distribution-{database}-{ledger}", "running->closed s")
+    run = doc["runs"][f"{database} {ledger}"]
+    assert (run["database"], run["ledger"], run["status"]) == (database, ledger, "closed")
+    assert run["payouts"] == run["distinct_payout_keys"] == run["recipients"] == recipients
     assert 0 < run["running_to_closed_s"] < 600
     assert any("closed" in phase for phase in run["phases_s"])
+    if ledger == "evm":  # counted from the contract's events and the transactions' receipts
+        chain = run["chain"]
+        assert chain["transactions"] == 2 and chain["recipients_per_tx"] == 150
+        assert chain["skipped_or_failed"] == 0
+        assert 40_000 < chain["gas_per_recipient"] < 100_000
+        assert 0 < chain["max_block_gas"] <= chain["block_gas_limit"]
+        assert "gas/recipient" in outcomes[f"distribution-{database}-{ledger}"].stdout
+    else:
+        assert "chain" not in run
 
 
 def test_distribution_e2e_refuses_a_ledger_it_cannot_drive() -> None:
-    argv = [sys.executable, str(BENCH / "distribution_e2e.py"), "--ledger", "evm"]
+    argv = [sys.executable, str(BENCH / "distribution_e2e.py"), "--ledger", "chain"]
     run = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert run.returncode != 0
-    assert "--ledger: evm is not one of: http" in run.stderr
+    assert "--ledger: chain is not one of: http, evm" in run.stderr
     assert "Traceback" not in run.stderr
 
 

@@ -4,9 +4,10 @@ that would break running campaigns (non-determinism) fails here.
 Record deliberately, never silently, with
 ``CAMPAIGNS_RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_recorded_shapes.py``
 (and ``test_campaign_sandbox.py``, ``test_continue_as_new_messages.py``,
-``test_hostile_paths.py -k refused_reads_hold`` for the others). ``shipped-*.json`` were
-recorded with the workflow as it shipped before the ``workflow.patched`` changes: they must
-keep replaying as long as such runs may exist.
+``test_hostile_paths.py -k refused_reads_hold`` for the others, and
+``test_distribution.py -k progress_reaches`` for the distribution child's own history).
+``shipped-*.json`` were recorded with the workflow as it shipped before the
+``workflow.patched`` changes: they must keep replaying as long as such runs may exist.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ SHAPES = {
 def test_a_history_of_each_campaign_type_and_shape_is_kept() -> None:
     names = {path.stem for path in HISTORIES}
     assert {"awareness-campaign", "quest-campaign", "continue-as-new", "attention"} <= names
+    # the distribution child: batches side by side, and one after another as it shipped
+    assert {"distribution", "shipped-distribution"} <= names
     assert names >= SHAPES  # as the workflow is now
     assert {f"shipped-{shape}" for shape in SHAPES} <= names  # as it shipped before
 

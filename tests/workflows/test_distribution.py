@@ -4,9 +4,11 @@ keyed in-test ledger: batches, progress to the parent, a missing parent, continu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Sequence
 
+import pytest
 from sqlalchemy.engine import Engine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
@@ -22,9 +24,10 @@ from core.contracts import (
 )
 from core.db import session_factory
 from tests.helpers import new_worker
+from tests.workflows.campaign_stack import record_history_if_asked
 from tests.workflows.distribution_parent import DistributionParentWorkflow, ParentReport
 from tests.workflows.distribution_seed import LIKE_RATE, KeyedLedger, seed_campaign
-from workflows.distribution import MAX_BATCHES_PER_RUN, DistributionWorkflow
+from workflows.distribution import MAX_BATCHES_PER_RUN, PARALLEL_BATCHES, DistributionWorkflow
 
 
 async def build_table(activities: RewardActivities, campaign_id: str, budget: int) -> None:
@@ -54,9 +57,14 @@ async def test_progress_reaches_the_parent_after_every_batch(
             id=f"parent-{uuid.uuid4()}",
             task_queue=worker.task_queue,
         )
+        child = client.get_workflow_handle(distribution_workflow_id_for(seeded.campaign_id))
+        await record_history_if_asked(child, "distribution")
 
-    assert [p.paid for p in report.reports] == [7, 14, 21, 28, 30]
-    assert [p.pending for p in report.reports] == [23, 16, 9, 2, 0]
+    # Batches side by side end in any order: each report shows more paid than the one before.
+    paid = [p.paid for p in report.reports]
+    assert paid[0] == 7 and paid[-1] == 30 and len(paid) <= 5
+    assert paid == sorted(set(paid))
+    assert all(p.paid + p.pending == 30 for p in report.reports)
     final = report.result.progress
     assert final == report.reports[-1]
     assert (final.recipients, final.paid, final.failed) == (30, 30, 0)
@@ -119,6 +127,57 @@ async def test_continues_as_new_carrying_its_place(
     assert len(scheduled) == MAX_BATCHES_PER_RUN
 
 
+class OverlapLedger(KeyedLedger):
+    """Holds each batch until ``wanted`` are in flight at once (or a deadline passes, so a
+    ledger called one batch at a time fails the test instead of hanging it)."""
+
+    def __init__(self, wanted: int) -> None:
+        super().__init__()
+        self.wanted = wanted
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.enough = asyncio.Event()
+
+    async def transfer_batch(
+        self, escrow_id: str, transfers: Sequence[TransferOrder]
+    ) -> list[Receipt]:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        if self.in_flight >= self.wanted:
+            self.enough.set()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.enough.wait(), timeout=10)
+            return await super().transfer_batch(escrow_id, transfers)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_batches_of_a_known_table_are_paid_side_by_side_each_once(
+    time_skipping_env: WorkflowEnvironment, engine: Engine
+) -> None:
+    client = time_skipping_env.client
+    seeded = seed_campaign(engine, recipients=40)
+    ledger = OverlapLedger(wanted=PARALLEL_BATCHES)
+    activities = RewardActivities(session_factory(engine), ledger)
+    await build_table(activities, seeded.campaign_id, seeded.budget)
+    request = DistributionInput(
+        seeded.campaign_id, "escrow-1", parent_workflow_id="", batch_size=4, recipients=40
+    )
+    async with new_worker(client, DistributionWorkflow, activities=[activities.pay_batch]) as w:
+        handle = await client.start_workflow(
+            DistributionWorkflow.run,
+            request,
+            id=distribution_workflow_id_for(seeded.campaign_id),
+            task_queue=w.task_queue,
+        )
+        result: DistributionResult = await handle.result()
+    assert ledger.most_in_flight == PARALLEL_BATCHES, "the batches went one after another"
+    assert (result.progress.paid, result.progress.pending) == (40, 0)
+    assert ledger.calls == 10 and len(ledger.receipts) == 40  # ten windows, each paid once
+    assert sorted(str(r.to) for r in ledger.receipts.values()) == sorted(seeded.wallets.values())
+
+
 class GatedLedger(KeyedLedger):
     """Holds the first batch until the test opens the gate."""
 
@@ -135,8 +194,10 @@ class GatedLedger(KeyedLedger):
         return await super().transfer_batch(escrow_id, transfers)
 
 
+# 0: the cancel comes during the first batch, alone; 5: during the windows side by side.
+@pytest.mark.parametrize("known_recipients", [0, 5])
 async def test_a_cancel_through_temporal_does_not_cut_the_payouts_short(
-    time_skipping_env: WorkflowEnvironment, engine: Engine
+    time_skipping_env: WorkflowEnvironment, engine: Engine, known_recipients: int
 ) -> None:
     client = time_skipping_env.client
     seeded = seed_campaign(engine, recipients=5)
@@ -146,7 +207,13 @@ async def test_a_cancel_through_temporal_does_not_cut_the_payouts_short(
     async with new_worker(client, DistributionWorkflow, activities=[activities.pay_batch]) as w:
         handle = await client.start_workflow(
             DistributionWorkflow.run,
-            DistributionInput(seeded.campaign_id, "escrow-1", parent_workflow_id="", batch_size=2),
+            DistributionInput(
+                seeded.campaign_id,
+                "escrow-1",
+                parent_workflow_id="",
+                batch_size=2,
+                recipients=known_recipients,
+            ),
             id=distribution_workflow_id_for(seeded.campaign_id),
             task_queue=w.task_queue,
         )

@@ -123,8 +123,11 @@ async def test_twenty_thousand_recipients_are_each_paid_once(
     final = report.result.progress
     assert (final.recipients, final.paid, final.failed, final.pending) == (20_000, 20_000, 0, 0)
     assert final.paid_amount == seeded.budget
-    assert len(report.reports) == 40, "one progress report per batch of 500"
-    assert [p.paid for p in report.reports] == [500 * n for n in range(1, 41)]
+    # At most one report per batch of 500; side by side, a batch ending after one that saw
+    # more sends none, so the reports only grow.
+    paid = [p.paid for p in report.reports]
+    assert len(paid) <= 40 and paid[0] == 500 and paid[-1] == 20_000
+    assert paid == sorted(set(paid)) and all(n % 500 == 0 for n in paid)
     payouts = await sandbox.payouts()
     assert len(payouts) == 20_000
     assert_one_payout_per_recipient(payouts, seeded, amount=10)
@@ -156,7 +159,7 @@ async def test_lost_responses_then_retries_still_pay_each_recipient_once(
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
     ]
-    assert len(attempts) == 12
+    assert len(attempts) == 12 + 1  # a batch per 50, and the last one that finds none left
     assert max(attempts) > 1, "some batches were retried after a lost response"
 
 
