@@ -148,6 +148,15 @@ class DatabaseTransactionStore:
     async def of_escrow(self, escrow_id: str) -> list[StoredTransaction]:
         return await asyncio.to_thread(self._load, TRANSACTION.c.escrow_id == escrow_id)
 
+    async def between(self, sender: str, low: int, high: int) -> list[StoredTransaction]:
+        where = (
+            (TRANSACTION.c.sender == sender)
+            & (TRANSACTION.c.nonce >= low)
+            & (TRANSACTION.c.nonce < high)
+        )
+        found = await asyncio.to_thread(self._load, where)
+        return sorted(found, key=lambda tx: tx.nonce)
+
     async def save_signed(
         self, key: str, sender: str, chain_nonce: int, sign: Callable[[int], StoredTransaction]
     ) -> StoredTransaction:

@@ -16,6 +16,7 @@ spends no nonce, so no gap ever blocks the transactions after it. Everything ask
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,6 +70,10 @@ class TransactionStore(Protocol):
 
     async def of_escrow(self, escrow_id: str) -> list[StoredTransaction]: ...
 
+    async def between(self, sender: str, low: int, high: int) -> list[StoredTransaction]:
+        """The saved transactions of ``sender`` with ``low <= nonce < high``, by nonce."""
+        ...
+
 
 @dataclass
 class MemoryTransactionStore:
@@ -104,6 +109,10 @@ class MemoryTransactionStore:
 
     async def of_escrow(self, escrow_id: str) -> list[StoredTransaction]:
         return [tx for tx in self.saved.values() if tx.escrow_id == escrow_id]
+
+    async def between(self, sender: str, low: int, high: int) -> list[StoredTransaction]:
+        found = [t for t in self.saved.values() if t.sender == sender and low <= t.nonce < high]
+        return sorted(found, key=lambda tx: tx.nonce)
 
 
 @dataclass(frozen=True)
@@ -233,21 +242,39 @@ class TransactionSender:
         await self._submit(tx)
         return await self._receipt_of(tx)
 
-    async def _submit(self, tx: StoredTransaction) -> None:
+    async def _submit(self, tx: StoredTransaction, *, gap_filled: bool = False) -> None:
         """Send the saved bytes (again). An error from the node is judged by the chain: our
         hash known there means it was sent."""
         try:
             await self._w3.eth.send_raw_transaction(HexStr(tx.raw))
         except Exception as error:
             if await self._known(tx):
-                pass  # "already known", or "nonce too low" for our own mined transaction
-            elif await self._w3.eth.get_transaction_count(self._account.address) > tx.nonce:
+                return  # "already known", or "nonce too low" for our own mined transaction
+            sender = self._account.address
+            if await self._w3.eth.get_transaction_count(sender) > tx.nonce:
                 raise PermanentError(
                     f"{tx.key}: nonce {tx.nonce} went to another transaction; not re-signed",
                     status=409,
                 ) from error
-            else:
-                raise RetryableError(f"{tx.key}: sending {tx.hash}: {error}") from error
+            expected = await self._w3.eth.get_transaction_count(sender, "pending")
+            if not gap_filled and expected < tx.nonce and await self._fill_gap(expected, tx):
+                await self._submit(tx, gap_filled=True)
+                return
+            raise RetryableError(f"{tx.key}: sending {tx.hash}: {error}") from error
+
+    async def _fill_gap(self, expected: int, ours: StoredTransaction) -> bool:
+        """Send the saved transactions of the nonces below ours that the chain has not seen:
+        their attempts stopped between saving and sending (a killed worker) and may never
+        come back. Their own saved bytes, in nonce order, so each effect still happens once
+        and nothing is signed anew. False if a nonce of the gap has no saved transaction."""
+        waiting = await self._store.between(ours.sender, expected, ours.nonce)
+        if [tx.nonce for tx in waiting] != list(range(expected, ours.nonce)):
+            return False
+        for tx in waiting:
+            with contextlib.suppress(Exception):  # judged below, by what the chain holds
+                await self._w3.eth.send_raw_transaction(HexStr(tx.raw))
+        sender = self._account.address
+        return await self._w3.eth.get_transaction_count(sender, "pending") == ours.nonce
 
     async def _receipt_of(self, tx: StoredTransaction) -> Any:
         deadline = time.monotonic() + self._receipt_timeout

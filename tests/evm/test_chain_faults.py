@@ -17,7 +17,7 @@ from web3 import AsyncHTTPProvider
 from web3.providers.rpc.utils import ExceptionRetryConfiguration
 
 from clients.evm_ledger import EvmLedger
-from clients.evm_transactions import MemoryTransactionStore
+from clients.evm_transactions import MemoryTransactionStore, StoredTransaction, TransactionSender
 from clients.ports import PermanentError, TransferOrder
 from tests.evm.chain import fresh_addresses
 from tests.evm.sandbox_chain import SandboxChain, sandbox_chain
@@ -125,3 +125,41 @@ async def test_an_error_fault_answers_as_a_node_or_its_proxy_would(world: Sandbo
         assert error["error"]["code"] == -32603 and "result" not in error
         assert error["id"] == answers.index(answer)
     assert ledger_reply.status_code == 404  # target evm leaves the ledger alone
+
+
+async def test_a_transaction_saved_but_never_sent_does_not_block_the_ones_after_it(
+    chain: SandboxChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed between saving a signed transaction and sending it, whose activity is
+    then never retried (its campaign was cancelled, say): the nonce it holds would block
+    every later transaction of the service. The next send fills the gap with the bytes that
+    were saved for it (nothing is signed anew), so that effect happens once and nothing
+    waits."""
+    ledger = chain.ledger()
+    service = chain.info["service_address"]
+    owner = chain.info["owner_wallets"][0]
+    before = await chain.w3.eth.get_transaction_count(service)
+
+    async def killed_after_saving(self: TransactionSender, tx: StoredTransaction) -> None:
+        raise RuntimeError("the worker died after saving, before sending")
+
+    with monkeypatch.context() as killed:
+        killed.setattr(TransactionSender, "_submit", killed_after_saving)
+        with pytest.raises(RuntimeError):
+            await ledger.create_escrow(
+                "abandoned:escrow", campaign_id="abandoned", owner_wallet=owner, asset="native"
+            )
+    assert await chain.w3.eth.get_transaction_count(service) == before  # nothing reached it
+
+    later = await ledger.create_escrow(
+        "later:escrow", campaign_id="later", owner_wallet=owner, asset="native"
+    )
+    again = await ledger.create_escrow(  # the abandoned effect, retried after all
+        "abandoned:escrow", campaign_id="abandoned", owner_wallet=owner, asset="native"
+    )
+
+    assert later.owner_wallet == again.owner_wallet == owner
+    assert await chain.w3.eth.get_transaction_count(service) == before + 2  # no third one
+    for campaign in ("abandoned", "later"):
+        truth = await chain.world.control("GET", f"/truth/chain?campaign_id={campaign}")
+        assert [e["kind"] for e in truth["events"]] == ["escrow"]

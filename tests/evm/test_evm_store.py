@@ -149,3 +149,16 @@ async def test_two_workers_on_the_database_store_send_one_effect_per_key(
     assert refund.amount == 1_005
     # and a retry of the refund from the other process answers from the saved transaction
     assert await first.refund("c-1:refund", escrow_id=escrow_id) == refund
+
+
+async def test_the_saved_transactions_of_a_nonce_range_come_in_nonce_order(
+    engines: list[Engine],
+) -> None:
+    """What fills a nonce gap (``TransactionSender``): one sender's saved bytes, by nonce."""
+    store = DatabaseTransactionStore(session_factory(engines[0]))
+    for key, nonce in (("k-5", 5), ("k-3", 3), ("k-4", 4), ("k-7", 7)):
+        await store.save(signed(key, nonce, raw=f"0x{nonce:02x}"))
+    await store.save(replace(signed("other", 4, raw="0xaa"), sender="0x" + "aa" * 20))
+    found = await store.between(SENDER, 3, 6)
+    assert [(tx.key, tx.nonce) for tx in found] == [("k-3", 3), ("k-4", 4), ("k-5", 5)]
+    assert await store.between(SENDER, 6, 7) == []
