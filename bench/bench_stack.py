@@ -53,10 +53,29 @@ def add_stack_options(parser: argparse.ArgumentParser, json_name: str) -> None:
         help="where the results go as JSON (default: %(default)s)",
     )
     add(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a CAMPAIGNS_* setting for every process (repeatable), "
+        "e.g. CAMPAIGNS_WORKER_MAX_CACHED_WORKFLOWS=300",
+    )
+    add(
         "--profile-dir",
         type=Path,
         help="run each worker under cProfile; <worker>.prof lands here (main thread only)",
     )
+
+
+def settings_of(pairs: Sequence[str]) -> dict[str, str]:
+    """``--setting NAME=VALUE``s as an environment; a malformed one is a clear error."""
+    settings = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.startswith("CAMPAIGNS_"):
+            raise SystemExit(f"--setting: expected CAMPAIGNS_NAME=VALUE, got {pair!r}")
+        settings[name] = value
+    return settings
 
 
 def worker_counts(text: str) -> list[int]:
@@ -263,6 +282,7 @@ async def bench_stack(
         sqlite=sqlite,
         profile_dir=profile_dir,
         ledger=ledger,
+        settings=settings_of(options.setting),
     )
     try:
         await stack.start()

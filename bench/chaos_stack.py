@@ -116,6 +116,8 @@ class ChaosStack:
     # The worker's ledger adapter (CAMPAIGNS_LEDGER): the HTTP ledger, or the escrow contract
     # on the sandbox's chain (its key and address read from the sandbox's /sandbox/evm).
     ledger: str = "http"
+    # More CAMPAIGNS_* settings for every process (a bench's --setting NAME=VALUE).
+    settings: dict[str, str] = field(default_factory=dict)
     # Each worker runs under cProfile and writes <name>.prof here when it stops (SIGTERM).
     profile_dir: Path | None = None
     operator_key: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -167,6 +169,7 @@ class ChaosStack:
             CAMPAIGNS_STATE_DIR=str(self.state_dir),
             CAMPAIGNS_LOG_FORMAT="json",
         )
+        env.update(self.settings)
         if self.code_dir is not None:
             env["PYTHONPATH"] = str(self.code_dir)
         return env
