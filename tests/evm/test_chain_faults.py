@@ -21,17 +21,11 @@ from clients.evm_transactions import MemoryTransactionStore, StoredTransaction, 
 from clients.ports import PermanentError, TransferOrder
 from tests.evm.chain import fresh_addresses
 from tests.evm.sandbox_chain import SandboxChain, sandbox_chain
-from tests.sandbox.world import SandboxWorld, running_sandbox
+from tests.sandbox.world import SandboxWorld
 
 T = TypeVar("T")
 RETRY_DEADLINE_SECONDS = 60
 PAYOUT_BATCHES = 8  # of two recipients each, sent side by side
-
-
-@pytest.fixture
-async def world() -> AsyncIterator[SandboxWorld]:
-    async with running_sandbox() as running:
-        yield running
 
 
 @pytest.fixture

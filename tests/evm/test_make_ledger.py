@@ -3,7 +3,6 @@ sandbox finds its contract and key there, and a missing or bad setting is one cl
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,16 +15,10 @@ from clients.ports import PermanentError
 from core.config import Settings, SettingsError, get_settings
 from core.db import SessionFactory, make_engine, session_factory
 from tests.evm.sandbox_chain import sandbox_chain
-from tests.sandbox.world import SandboxWorld, running_sandbox
+from tests.sandbox.world import SandboxWorld
 from worker import make_ledger
 
 OTHER_KEY = "0x" + "7a" * 32
-
-
-@pytest.fixture
-async def world() -> AsyncIterator[SandboxWorld]:
-    async with running_sandbox() as running:
-        yield running
 
 
 @pytest.fixture

@@ -11,13 +11,7 @@ from clients.ports import InsufficientFunds, PermanentError, TransferOrder
 from sandbox.evm_truth import campaign_hash, key_hash
 from tests.evm.chain import fresh_addresses
 from tests.evm.sandbox_chain import SandboxChain, sandbox_chain
-from tests.sandbox.world import SandboxWorld, running_sandbox
-
-
-@pytest.fixture
-async def world() -> AsyncIterator[SandboxWorld]:
-    async with running_sandbox() as running:
-        yield running
+from tests.sandbox.world import SandboxWorld
 
 
 @pytest.fixture
