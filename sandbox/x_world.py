@@ -20,6 +20,7 @@ from sandbox.x_media import media_bytes as media_bytes  # re-exported for tests
 
 # Only the latest LIST_WINDOW likers and reposters are visible, as on X.
 LIST_WINDOW = 100
+SEARCHES_KEPT = 64  # distinct searches answered from the cache at once
 
 _POST_ID_BASE = 1_900_000_000_000_000_000
 
@@ -70,6 +71,10 @@ class XWorld(MediaUploads):
         self.revoked_tokens: set[str] = set()
         # (kind, id) of what changed since the state file last saw it (sandbox.persistence).
         self.dirty: set[tuple[str, str]] = set()
+        # A search's answer, kept while no post is added or deleted: a reader paging through
+        # 20,000 replies would otherwise rebuild the whole list for every page of 100.
+        self._posts_changed = 0
+        self._searched: dict[tuple[str | None, str | None], tuple[int, list[XPost]]] = {}
 
     def restore(
         self,
@@ -95,6 +100,7 @@ class XWorld(MediaUploads):
         self.dirty.clear()
 
     def _index(self, post: XPost) -> None:
+        self._posts_changed += 1
         self.posts[post.id] = post
         if not post.deleted:
             self._live_texts[(post.author_id, post.text)] += 1
@@ -177,6 +183,7 @@ class XWorld(MediaUploads):
         if post.author_id != author.id:
             raise x_forbidden("You are not allowed to delete this Post.", "post", post_id)
         post.deleted = True
+        self._posts_changed += 1
         self._live_texts[(post.author_id, post.text)] -= 1
         self.dirty.add(("post", post_id))
         return True
@@ -228,6 +235,18 @@ class XWorld(MediaUploads):
         return list(reversed(self._alive(self._by_author.get(user_id, []))))
 
     def search(self, conversation_id: str | None, author_id: str | None) -> list[XPost]:
+        """Live posts of a conversation and/or an author, newest first (do not modify)."""
+        key = (conversation_id, author_id)
+        kept = self._searched.get(key)
+        if kept is not None and kept[0] == self._posts_changed:
+            return kept[1]
+        found = self._search(conversation_id, author_id)
+        if len(self._searched) >= SEARCHES_KEPT:
+            self._searched.clear()
+        self._searched[key] = (self._posts_changed, found)
+        return found
+
+    def _search(self, conversation_id: str | None, author_id: str | None) -> list[XPost]:
         if conversation_id is not None:
             ids = self._by_conversation.get(conversation_id, [])
         elif author_id is not None:

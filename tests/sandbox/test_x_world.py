@@ -122,3 +122,20 @@ async def test_simulate_brings_engagers_over_time(world: SandboxWorld) -> None:
 
     arrived: int = await assert_eventually(all_arrived, timeout=10)
     assert arrived == 8
+
+
+async def test_a_search_sees_every_reply_added_or_deleted_since_the_last(
+    world: SandboxWorld,
+) -> None:
+    """Searches are answered from a cache while nothing changes: every new or deleted post
+    must show in the next one, page after page."""
+    author = world.x(await world.user("1001"))
+    first = await author.create_post("first")
+    fans = [world.x(await world.user(str(2000 + n))) for n in range(3)]
+    replies = [await fan.create_post(f"reply {n}", reply_to=first.id) for n, fan in enumerate(fans)]
+    assert {p.id for p in await author.replies(first.id)} == {r.id for r in replies}
+    late = await fans[0].create_post("late reply", reply_to=first.id)
+    assert late.id in {p.id for p in await author.replies(first.id)}
+    assert await fans[1].delete_post(replies[1].id)
+    seen = {p.id for p in await author.replies(first.id)}
+    assert seen == {replies[0].id, replies[2].id, late.id}
