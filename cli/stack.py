@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import signal
+import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -33,7 +35,12 @@ USAGE_ERROR = 2
 
 
 def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn the errors a person can fix into one line on stderr and exit code 2."""
+    """Turn the errors a person can fix into one line on stderr and exit code 2.
+
+    The process ends at once (``os._exit``) after the line: a Temporal client that failed to
+    connect leaves the SDK's native threads running, and finalizing the interpreter under
+    them can abort it ("PyGILState_Release ... finalizing", exit -6, seen once in CI) after
+    the line was printed. Every ``finally`` of the command has run by then."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -41,7 +48,9 @@ def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except (SettingsError, MissingBinary, StackError) as error:
             typer.echo(f"campaigns: {error}", err=True)
-            raise typer.Exit(USAGE_ERROR) from None
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(USAGE_ERROR)
 
     return wrapper
 
