@@ -235,7 +235,7 @@ class Bench:
         async with httpx.AsyncClient(timeout=10) as http:
             for part in self.stack.worker_names:
                 port = self.stack.parts[part].env["CAMPAIGNS_WORKER_METRICS_PORT"]
-                text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+                text = await _metrics_of(http, f"http://127.0.0.1:{port}/metrics")
                 total += sum(
                     float(line.rsplit(" ", 1)[1])
                     for line in text.splitlines()
@@ -299,6 +299,22 @@ async def bench_stack(
         stack.drop_schema()
         if options.state_dir is None:
             shutil.rmtree(state_dir, ignore_errors=True)
+
+
+async def _metrics_of(http: httpx.AsyncClient, url: str) -> str:
+    """A worker's metrics page; a worker that has just started binds its port a moment after
+    it is up, so a refused connection is waited out (a minute at most)."""
+    page: list[str] = []
+
+    async def answered() -> bool:
+        try:
+            page.append((await http.get(url)).text)
+        except httpx.TransportError:
+            return False
+        return True
+
+    await wait_until(f"worker metrics at {url}", answered, timeout=60, interval=0.2)
+    return page[-1]
 
 
 def percentile(values: Sequence[float], p: float) -> float:
