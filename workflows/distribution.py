@@ -114,7 +114,11 @@ class DistributionWorkflow:
         await self._to_the_end(asyncio.gather(*(window(start) for start in starts)))
 
     async def _pay(
-        self, input: DistributionInput, after_seq: int, through_seq: int | None = None
+        self,
+        input: DistributionInput,
+        after_seq: int,
+        through_seq: int | None = None,
+        timeout: timedelta = PAYOUT_WINDOW_TIMEOUT,
     ) -> PayBatchResult:
         upto = f" through #{through_seq}" if through_seq is not None else ""
         return await self._to_the_end(
@@ -128,7 +132,7 @@ class DistributionWorkflow:
                     through_seq=through_seq,
                 ),
                 result_type=PayBatchResult,
-                start_to_close_timeout=PAYOUT_WINDOW_TIMEOUT,
+                start_to_close_timeout=timeout,
                 heartbeat_timeout=PAYOUT_BATCH_HEARTBEAT_TIMEOUT,
                 retry_policy=PAYOUT_BATCH_RETRY,
                 summary=f"pay up to {input.batch_size} recipients after #{after_seq}{upto}",
@@ -150,22 +154,7 @@ class DistributionWorkflow:
         after_seq = input.after_seq
         batches = 0
         while True:
-            result = await self._to_the_end(
-                workflow.execute_activity(
-                    PAY_BATCH,
-                    PayBatchRequest(
-                        campaign_id=input.campaign_id,
-                        escrow_id=input.escrow_id,
-                        after_seq=after_seq,
-                        limit=input.batch_size,
-                    ),
-                    result_type=PayBatchResult,
-                    start_to_close_timeout=PAYOUT_BATCH_TIMEOUT,
-                    heartbeat_timeout=PAYOUT_BATCH_HEARTBEAT_TIMEOUT,
-                    retry_policy=PAYOUT_BATCH_RETRY,
-                    summary=f"pay up to {input.batch_size} recipients after #{after_seq}",
-                )
-            )
+            result = await self._pay(input, after_seq, timeout=PAYOUT_BATCH_TIMEOUT)
             after_seq = result.last_seq
             batches += 1
             workflow.set_current_details(_details(result.progress, after_seq))
