@@ -18,7 +18,7 @@ from activities.rewards import RewardActivities
 from clients.ports import RetryableError
 from core.contracts import RewardTableRequest
 from core.db import session_factory
-from tests.workflows.distribution_seed import LIKE_RATE, KeyedLedger, seed_campaign
+from tests.workflows.distribution_seed import LIKE_RATE, KeyedLedger, SeededCampaign, seed_campaign
 
 
 def payout_rows(engine: Engine, campaign_id: str) -> list[tuple[int, str, str, int, str, str]]:
@@ -76,14 +76,22 @@ async def test_build_reward_table_refuses_an_unknown_campaign(engine: Engine) ->
     assert raised.value.non_retryable and raised.value.type == "InvalidRewardTerms"
 
 
-async def test_pay_batch_pays_in_seq_order_and_counts_from_rows(engine: Engine) -> None:
-    seeded = seed_campaign(engine, recipients=12)
-    ledger = KeyedLedger()
+async def with_reward_table(
+    engine: Engine, seeded: SeededCampaign, ledger: KeyedLedger
+) -> tuple[RewardActivities, ActivityEnvironment]:
+    """The activities on ``ledger`` with the seeded campaign's reward table built."""
     activities = RewardActivities(session_factory(engine), ledger)
     env = ActivityEnvironment()
     await env.run(
         activities.build_reward_table, RewardTableRequest(seeded.campaign_id, seeded.budget)
     )
+    return activities, env
+
+
+async def test_pay_batch_pays_in_seq_order_and_counts_from_rows(engine: Engine) -> None:
+    seeded = seed_campaign(engine, recipients=12)
+    ledger = KeyedLedger()
+    activities, env = await with_reward_table(engine, seeded, ledger)
     request = PayBatchRequest(seeded.campaign_id, "escrow-1", after_seq=0, limit=5)
 
     first = await env.run(activities.pay_batch, request)
@@ -113,11 +121,7 @@ async def test_a_window_of_seqs_is_paid_in_ledger_calls_of_500_and_stops_at_its_
 ) -> None:
     seeded = seed_campaign(engine, recipients=1_300)
     ledger = KeyedLedger()
-    activities = RewardActivities(session_factory(engine), ledger)
-    env = ActivityEnvironment()
-    await env.run(
-        activities.build_reward_table, RewardTableRequest(seeded.campaign_id, seeded.budget)
-    )
+    activities, env = await with_reward_table(engine, seeded, ledger)
     window = PayBatchRequest(
         seeded.campaign_id, "escrow-1", after_seq=0, limit=2_000, through_seq=1_200
     )
@@ -131,11 +135,7 @@ async def test_a_window_of_seqs_is_paid_in_ledger_calls_of_500_and_stops_at_its_
 async def test_lost_response_then_retry_pays_each_recipient_once(engine: Engine) -> None:
     seeded = seed_campaign(engine, recipients=8)
     ledger = KeyedLedger()
-    activities = RewardActivities(session_factory(engine), ledger)
-    env = ActivityEnvironment()
-    await env.run(
-        activities.build_reward_table, RewardTableRequest(seeded.campaign_id, seeded.budget)
-    )
+    activities, env = await with_reward_table(engine, seeded, ledger)
     request = PayBatchRequest(seeded.campaign_id, "escrow-1", after_seq=0)
     ledger.lose_next = 1
     with pytest.raises(RetryableError):
@@ -153,11 +153,7 @@ async def test_refused_transfers_fail_alone_with_their_reason(engine: Engine) ->
     ledger = KeyedLedger()
     bad = list(seeded.wallets.values())[4]
     ledger.refused.add(bad)
-    activities = RewardActivities(session_factory(engine), ledger)
-    env = ActivityEnvironment()
-    await env.run(
-        activities.build_reward_table, RewardTableRequest(seeded.campaign_id, seeded.budget)
-    )
+    activities, env = await with_reward_table(engine, seeded, ledger)
 
     result = await env.run(
         activities.pay_batch, PayBatchRequest(seeded.campaign_id, "escrow-1", after_seq=0)
@@ -176,11 +172,7 @@ async def test_missing_receipts_record_what_came_and_retry(engine: Engine) -> No
     seeded = seed_campaign(engine, recipients=6)
     ledger = KeyedLedger()
     ledger.drop_receipts = 2
-    activities = RewardActivities(session_factory(engine), ledger)
-    env = ActivityEnvironment()
-    await env.run(
-        activities.build_reward_table, RewardTableRequest(seeded.campaign_id, seeded.budget)
-    )
+    activities, env = await with_reward_table(engine, seeded, ledger)
     request = PayBatchRequest(seeded.campaign_id, "escrow-1", after_seq=0)
     with pytest.raises(ApplicationError, match="4 receipts for 6"):
         await env.run(activities.pay_batch, request)
