@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from api.deps import Principal
@@ -152,23 +152,32 @@ def refuse_duplicate_text(
             errors=[{"field": "second_post.text", "message": message}],
         )
     texts = {"first post": spec.first_post.text, "second post": spec.second_post.text}
-    live = session.exec(
-        select(Campaign)
+    # The database finds the match: loading every live campaign of a busy owner to compare
+    # in Python cost a publish ~1 ms per live campaign (a 1,000-campaign owner's publishes
+    # queued behind it).
+    theirs = {"first post": _post_text("first_post"), "second post": _post_text("second_post")}
+    clash = session.exec(
+        select(col(Campaign.id), col(Campaign.name), col(Campaign.status), *theirs.values())
         .where(col(Campaign.owner_id) == owner_id, col(Campaign.status).not_in(_NOT_LIVE))
         .where(col(Campaign.id) != (exclude_id or ""))
+        .where(or_(*(text.in_(list(texts.values())) for text in theirs.values())))
         .order_by(col(Campaign.created_at))
-    ).all()
-    for other in live:
-        theirs = {
-            "first post": other.spec["first_post"]["text"],
-            "second post": other.spec["second_post"]["text"],
-        }
-        for mine, text in texts.items():
-            for their_post, their_text in theirs.items():
-                if text == their_text:
-                    raise conflict(
-                        f"{_DUPLICATE}: this draft's {mine} has the text of the {their_post} "
-                        f"of live campaign {other.id} ('{other.name}', {other.status}); "
-                        "change the text, or wait until that campaign ends",
-                        campaign_id=other.id,
-                    )
+        .limit(1)
+    ).first()
+    if clash is None:
+        return
+    other_id, other_name, other_status, *their_texts = clash
+    for mine, text in texts.items():
+        for their_post, their_text in zip(theirs, their_texts, strict=True):
+            if text == their_text:
+                raise conflict(
+                    f"{_DUPLICATE}: this draft's {mine} has the text of the {their_post} "
+                    f"of live campaign {other_id} ('{other_name}', {other_status}); "
+                    "change the text, or wait until that campaign ends",
+                    campaign_id=other_id,
+                )
+
+
+def _post_text(post: str) -> Any:
+    """A post's text inside the stored definition, as SQL (SQLite's and PostgreSQL's JSON)."""
+    return Campaign.__table__.c.spec[post]["text"].as_string()  # type: ignore[attr-defined]
