@@ -5,7 +5,10 @@
 
 The campaigns are published through the API and last an hour (they stay running); each
 endpoint then gets its requests from C clients at once, one endpoint after another (the
-publishes go to fresh drafts). Targets p99: 20, 50 and 100 ms.
+publishes go to fresh drafts). Targets p99: 20, 50 and 100 ms. Beside each route, in the same
+run at the same concurrency, the Temporal calls it makes, made directly of bare workflows on
+the no-op worker (``BARE_CALLS``): each client waits for its answer before it asks again, so
+p50 is about clients / throughput, and no route can answer faster than Temporal alone.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import argparse
 import asyncio
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 from bench_stack import (
     LIKE_RATE,
+    NOOP_TASK_QUEUE,
     Bench,
     add_stack_options,
     bench_stack,
@@ -27,9 +32,17 @@ from bench_stack import (
     report,
     worker_counts,
 )
+from bench_workflows import NoOpWorkflow, QueryableWorkflow
 from chaos_world import Owner
+from temporalio.client import RPCError
 
 TARGET_P99_MS = {"GET /status": 20.0, "GET /v1/campaigns": 50.0, "POST /publish": 100.0}
+# What each route asks of Temporal, timed alone beside it (the list reads only the database).
+BARE_CALLS = {
+    "GET /status": "query status + describe of a bare waiting workflow",
+    "POST /publish": "start a bare no-op workflow",
+}
+QUERYABLE_WORKFLOWS = 200
 LONG_CAMPAIGN_SECONDS = 3600
 LONG_POLL_SECONDS = 600
 SETTLE_SECONDS = 900.0
@@ -51,9 +64,10 @@ async def running_campaigns(
 
 
 async def latencies(
-    clients: int, requests: int, send: Callable[[int], Awaitable[httpx.Response]]
-) -> tuple[list[float], dict[str, int]]:
-    """Milliseconds per request, ``clients`` at a time; and the count of each status code."""
+    clients: int, requests: int, send: Callable[[int], Awaitable[str]]
+) -> dict[str, Any]:
+    """``requests`` calls, ``clients`` at a time (each client one call after another): p50 and
+    p99 in milliseconds, calls a second, and the count of each answer (``send`` names it)."""
     next_index = iter(range(requests))
     timings: list[float] = []
     codes: dict[str, int] = {}
@@ -62,14 +76,85 @@ async def latencies(
         for i in next_index:
             started = time.perf_counter()
             try:
-                answer = str((await send(i)).status_code)
-            except httpx.HTTPError as error:  # a dropped connection is a figure, not a crash
+                answer = await send(i)
+            except (httpx.HTTPError, RPCError) as error:  # a failed call is a figure
                 answer = type(error).__name__
             timings.append(1000 * (time.perf_counter() - started))
             codes[answer] = codes.get(answer, 0) + 1
 
+    began = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
-    return timings, codes
+    seconds = time.perf_counter() - began
+    return {
+        "p50_ms": percentile(timings, 50),
+        "p99_ms": percentile(timings, 99),
+        "per_second": len(timings) / seconds,
+        "codes": codes,
+    }
+
+
+async def api_figures(
+    bench: Bench, owner: Owner, running: list[str], drafts: list[str], options: argparse.Namespace
+) -> dict[str, dict[str, Any]]:
+    clients, requests, n = options.clients, options.requests, len(running)
+    headers = {"Authorization": f"Bearer {owner.api_key}"}
+    limits = httpx.Limits(max_connections=clients)
+    results = {}
+    # A fresh client per endpoint: a connection the API closed as idle between phases
+    # (uvicorn's keep-alive timeout) would otherwise fail a POST, which is never retried.
+    for name in TARGET_P99_MS:
+        async with httpx.AsyncClient(
+            base_url=bench.stack.api_url, headers=headers, limits=limits, timeout=60
+        ) as http:
+            requests_of: dict[str, Callable[[int], Awaitable[httpx.Response]]] = {
+                "GET /status": lambda i: http.get(f"/v1/campaigns/{running[i % n]}/status"),
+                "GET /v1/campaigns": lambda i: http.get(
+                    "/v1/campaigns", params={"page": 1 + i % 5}
+                ),
+                "POST /publish": lambda i: http.post(f"/v1/campaigns/{drafts[i]}/publish", json={}),
+            }
+
+            async def send(
+                i: int, request: Callable[[int], Awaitable[httpx.Response]] = requests_of[name]
+            ) -> str:
+                return str((await request(i)).status_code)
+
+            results[name] = await latencies(clients, requests, send)
+    return results
+
+
+async def temporal_figures(bench: Bench, options: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """What the routes ask of Temporal, asked directly of bare workflows on the no-op worker at
+    the same concurrency: the ceiling the API's figures stand on."""
+    clients, requests = options.clients, options.requests
+    client = bench.client
+    queried = await asyncio.gather(
+        *(
+            client.start_workflow(
+                QueryableWorkflow.run, id=f"queryable-{uuid.uuid4()}", task_queue=NOOP_TASK_QUEUE
+            )
+            for _ in range(min(requests, QUERYABLE_WORKFLOWS))
+        )
+    )
+
+    async def query_and_describe(i: int) -> str:
+        handle = queried[i % len(queried)]
+        await asyncio.gather(handle.query(QueryableWorkflow.status), handle.describe())
+        return "ok"
+
+    async def start(i: int) -> str:
+        await client.start_workflow(
+            NoOpWorkflow.run, id=f"noop-start-{uuid.uuid4()}", task_queue=NOOP_TASK_QUEUE
+        )
+        return "ok"
+
+    try:
+        return {
+            "GET /status": await latencies(clients, requests, query_and_describe),
+            "POST /publish": await latencies(clients, requests, start),
+        }
+    finally:
+        await asyncio.gather(*(h.signal(QueryableWorkflow.finish) for h in queried))
 
 
 async def run(options: argparse.Namespace) -> int:
@@ -78,52 +163,46 @@ async def run(options: argparse.Namespace) -> int:
     async with bench_stack(options, workers) as bench:
         owner, running, drafts = await running_campaigns(bench, n, extra_drafts=requests)
         rss_before = bench.worker_rss_mb()
-        headers = {"Authorization": f"Bearer {owner.api_key}"}
-        base = bench.stack.api_url
-        limits = httpx.Limits(max_connections=clients)
-        results: dict[str, Any] = {}
-        # A fresh client per endpoint: a connection the API closed as idle between phases
-        # (uvicorn's keep-alive timeout) would otherwise fail a POST, which is never retried.
-        for name in TARGET_P99_MS:
-            async with httpx.AsyncClient(
-                base_url=base, headers=headers, limits=limits, timeout=60
-            ) as http:
-                sends: dict[str, Callable[[int], Awaitable[httpx.Response]]] = {
-                    "GET /status": lambda i: http.get(f"/v1/campaigns/{running[i % n]}/status"),
-                    "GET /v1/campaigns": lambda i: http.get(
-                        "/v1/campaigns", params={"page": 1 + i % 5}
-                    ),
-                    "POST /publish": lambda i: http.post(
-                        f"/v1/campaigns/{drafts[i]}/publish", json={}
-                    ),
-                }
-                timings, codes = await latencies(clients, requests, sends[name])
-            results[name] = {
-                "p50_ms": percentile(timings, 50),
-                "p99_ms": percentile(timings, 99),
-                "codes": codes,
-            }
+        results = await api_figures(bench, owner, running, drafts, options)
+        bare = await temporal_figures(bench, options)
         rss_after = bench.worker_rss_mb()
     rows = []
     for name, r in results.items():
         target = TARGET_P99_MS[name]
         met = "yes" if r["p99_ms"] <= target else f"no, by {r['p99_ms'] - target:.0f} ms"
         answers = ",".join(f"{k}:{v}" for k, v in sorted(r["codes"].items()))
-        rows.append([name, r["p50_ms"], r["p99_ms"], target, met, answers])
+        raw = bare.get(name)
+        raw_cells = [raw["p50_ms"], raw["p99_ms"], raw["per_second"]] if raw else ["-", "-", "-"]
+        figures = [r["p50_ms"], r["p99_ms"], r["per_second"], *raw_cells]
+        rows.append([name, *figures, target, met, answers])
     doc = {
         "options": vars(options),
         "endpoints": results,
+        "temporal_alone": {BARE_CALLS[name]: figures for name, figures in bare.items()},
         "worker_rss_mb_before": rss_before,
         "worker_rss_mb_after": rss_after,
     }
     title = f"api: {clients} clients, {requests} requests each endpoint, {n} campaigns running"
     report(
         title,
-        ["endpoint", "p50 ms", "p99 ms", "target p99", "met", "codes"],
+        [
+            "endpoint",
+            "p50 ms",
+            "p99 ms",
+            "per s",
+            "Temporal alone p50",
+            "p99",
+            "per s",
+            "target p99",
+            "met",
+            "codes",
+        ],
         rows,
         options.json,
         doc,
     )
+    for name, call in BARE_CALLS.items():
+        print(f"Temporal alone for {name}: {call}")
     print(f"worker RSS MB: {', '.join(f'{m:.0f}' for m in rss_after)}")
     return 0
 

@@ -4,11 +4,18 @@ database, no HTTP, so what they measure is the server and the SDK alone."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from devserver_workflows import NoOpWorkflow, SequentialActivitiesWorkflow, do_nothing
 from temporalio import workflow
 
-__all__ = ["BareTimerWorkflow", "NoOpWorkflow", "SequentialActivitiesWorkflow", "do_nothing"]
+__all__ = [
+    "BareTimerWorkflow",
+    "NoOpWorkflow",
+    "QueryableWorkflow",
+    "SequentialActivitiesWorkflow",
+    "do_nothing",
+]
 
 
 @workflow.defn
@@ -24,3 +31,24 @@ class BareTimerWorkflow:
         if delay > 0:
             await workflow.sleep(delay)
         return (workflow.now() - target).total_seconds()
+
+
+@workflow.defn
+class QueryableWorkflow:
+    """Waits until told to finish and answers a ``status`` query with a small document: the
+    raw ceiling of the API's ``GET /status`` (the same query and describe, no campaign)."""
+
+    def __init__(self) -> None:
+        self._finished = False
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: self._finished)
+
+    @workflow.query(name="status")
+    def status(self) -> dict[str, Any]:
+        return {"status": "running", "paused": False, "posts": {"first": None}}
+
+    @workflow.signal
+    def finish(self) -> None:
+        self._finished = True

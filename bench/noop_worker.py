@@ -14,6 +14,7 @@ import signal
 from bench_workflows import (
     BareTimerWorkflow,
     NoOpWorkflow,
+    QueryableWorkflow,
     SequentialActivitiesWorkflow,
     do_nothing,
 )
@@ -30,7 +31,12 @@ async def serve(address: str, task_queue: str) -> None:
     async with Worker(
         client,
         task_queue=task_queue,
-        workflows=[SequentialActivitiesWorkflow, NoOpWorkflow, BareTimerWorkflow],
+        workflows=[
+            SequentialActivitiesWorkflow,
+            NoOpWorkflow,
+            BareTimerWorkflow,
+            QueryableWorkflow,
+        ],
         activities=[do_nothing],
     ):
         print(f"noop worker polling {task_queue}", flush=True)

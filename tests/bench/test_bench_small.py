@@ -133,6 +133,12 @@ def test_api_bench_reports_latencies_of_each_endpoint(outcomes: dict[str, Outcom
         expected = 202 if name == "POST /publish" else 200
         assert figures["codes"] == {str(expected): 12}, name
         assert sane_ms(figures["p50_ms"]) and figures["p50_ms"] <= figures["p99_ms"]
+        assert figures["per_second"] > 0, name
+    # The Temporal calls behind the routes, timed alone in the same run.
+    assert len(doc["temporal_alone"]) == 2
+    for call, figures in doc["temporal_alone"].items():
+        assert figures["codes"] == {"ok": 12}, call
+        assert sane_ms(figures["p50_ms"]) and figures["p50_ms"] <= figures["p99_ms"]
 
 
 def test_memory_bench_reads_the_worker_rss(outcomes: dict[str, Outcome]) -> None:
