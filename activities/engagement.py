@@ -212,6 +212,16 @@ def _count(session: Session, request: PollRequest, polled_at: datetime) -> PollR
             Engagement.campaign_id == campaign_id
         )
     ).one()
+    counts = {
+        "likes": by_kind.get("like", 0),
+        "reposts": by_kind.get("repost", 0),
+        "replies": by_kind.get("reply", 0),
+        "quotes": by_kind.get("quote", 0),
+        "unique_engagers": int(unique),
+    }
+    if request.final:
+        none = {"earned": None, "recipients": None, "ineligible": None, "exhausted": None}
+        return PollResult(**counts, **none, polled_at=polled_at)  # type: ignore[arg-type]
     try:
         spec = load_spec(session, campaign_id)
     except CampaignNotFound as error:
@@ -220,11 +230,7 @@ def _count(session: Session, request: PollRequest, polled_at: datetime) -> PollR
     facts, wallets = load_reward_inputs(session, campaign_id, spec)
     table = earned_so_far(spec, facts, wallets, request.budget)
     return PollResult(
-        likes=by_kind.get("like", 0),
-        reposts=by_kind.get("repost", 0),
-        replies=by_kind.get("reply", 0),
-        quotes=by_kind.get("quote", 0),
-        unique_engagers=int(unique),
+        **counts,
         earned=table.earned,
         recipients=table.recipients,
         ineligible=table.ineligible,

@@ -141,15 +141,17 @@ class PollRequest:
 
 @dataclass
 class PollResult:
-    """Counts derived from the engagement rows, and what they earn so far."""
+    """Counts derived from the engagement rows, and what they earn so far. The final fetch
+    leaves the earnings as None: the reward table built right after it works them out from
+    the same rows, and counting them twice cost the close ~0.4 s at 20,000 engagers."""
 
     likes: int
     reposts: int
     replies: int
     quotes: int
     unique_engagers: int
-    earned: int
-    recipients: int
-    ineligible: int
-    exhausted: bool
+    earned: int | None
+    recipients: int | None
+    ineligible: int | None
+    exhausted: bool | None
     polled_at: datetime

@@ -166,7 +166,8 @@ def refuse_duplicate_text(
     ).first()
     if clash is None:
         return
-    other_id, other_name, other_status, *their_texts = clash
+    other_id, other_name, other_status = clash[0], clash[1], clash[2]
+    their_texts: list[str | None] = list(clash[3:])
     for mine, text in texts.items():
         for their_post, their_text in zip(theirs, their_texts, strict=True):
             if text == their_text:

@@ -266,7 +266,7 @@ class CampaignWorkflow:
             return False
         apply_poll(self._doc, result)
         self._record.touch()
-        self._exhausted = result.exhausted
+        self._exhausted = bool(result.exhausted)
         return False
 
     async def _needs_attention(

@@ -37,8 +37,10 @@ def apply_poll(doc: StatusDocument, result: PollResult) -> None:
     engagement.unique_engagers = result.unique_engagers
     engagement.polls += 1
     engagement.last_polled_at = result.polled_at
-    doc.rewards.earned = result.earned
-    doc.rewards.ineligible = result.ineligible
+    if result.earned is not None:  # the final fetch leaves them to the reward table
+        doc.rewards.earned = result.earned
+    if result.ineligible is not None:
+        doc.rewards.ineligible = result.ineligible
 
 
 def apply_progress(doc: StatusDocument, progress: DistributionProgress) -> None:

@@ -52,8 +52,8 @@ class PolledCampaign:
     owner_x: XApiClient  # posts as the owner
     activities: EngagementActivities
 
-    async def poll(self) -> PollResult:
-        request = PollRequest(self.campaign_id, self.first_post_id, self.budget)
+    async def poll(self, *, final: bool = False) -> PollResult:
+        request = PollRequest(self.campaign_id, self.first_post_id, self.budget, final=final)
         return await ActivityEnvironment().run(self.activities.poll_engagement, request)
 
     async def engage(self, *engagements: dict[str, Any]) -> list[str]:
@@ -137,6 +137,27 @@ async def test_every_reply_and_quote_is_recorded_once_across_polls(db: Engine) -
     # 2001 is registered (a reply and a quote, once each); 2002 is not
     assert (second.earned, second.recipients, second.ineligible) == (20 + 50, 1, 1)
     assert (first.earned, first.recipients, first.ineligible) == (70, 1, 1)
+
+
+async def test_the_final_fetch_records_and_counts_but_leaves_the_earnings_to_the_table(
+    db: Engine,
+) -> None:
+    async with polled_campaign(db, awareness_spec()) as campaign:
+        campaign.stack.register("2001")
+        early = await campaign.poll()
+        await campaign.engage(
+            {"user_id": "2001", "kind": "reply", "text": "in at the end"},
+            {"user_id": "2002", "kind": "like"},
+        )
+        final = await campaign.poll(final=True)
+
+    assert (early.replies, early.earned) == (0, 0)
+    assert (final.replies, final.likes, final.unique_engagers) == (1, 1, 2)
+    earnings = (final.earned, final.recipients, final.ineligible, final.exhausted)
+    assert earnings == (None, None, None, None), "the reward table right after works them out"
+    with Session(db) as session:
+        closing = current_reward_table(session, campaign.campaign_id, budget=campaign.budget)
+    assert [(r.x_user_id, r.amount) for r in closing.rows] == [("2001", 20)], "it was recorded"
 
 
 async def test_a_quest_answer_in_a_later_reply_wins(db: Engine) -> None:
