@@ -268,15 +268,19 @@ class ChaosStack:
         for name in self.worker_names:
             # Each worker serves its own metrics; the first keeps worker_metrics_port.
             port = self.worker_metrics_port if name == "worker" else free_port()
-            argv = [*python, "worker"]
-            if self.profile_dir is not None:
-                self.profile_dir.mkdir(parents=True, exist_ok=True)
-                profile = str(self.profile_dir / f"{name}.prof")
-                argv = [sys.executable, "-m", "cProfile", "-o", profile, "-m", "cli", "worker"]
+            argv = self._profiled(name, [*python, "worker"])
             self.start_part(name, argv, {"CAMPAIGNS_WORKER_METRICS_PORT": str(port)})
-        self.start_part("api", [*python, "api"])
+        self.start_part("api", self._profiled("api", [*python, "api"]))
         await self._sandbox_ready()
         await wait_until("the API", lambda: self.http_answers(f"{self.api_url}/readyz"), 60)
+
+    def _profiled(self, name: str, argv: list[str]) -> list[str]:
+        """``python -m cli X`` under cProfile when asked: ``<name>.prof`` in the profile dir."""
+        if self.profile_dir is None:
+            return argv
+        self.profile_dir.mkdir(parents=True, exist_ok=True)
+        profile = str(self.profile_dir / f"{name}.prof")
+        return [sys.executable, "-m", "cProfile", "-o", profile, *argv[1:]]
 
     async def _sandbox_ready(self) -> None:
         await wait_until(

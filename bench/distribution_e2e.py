@@ -33,6 +33,7 @@ from bench_stack import LIKE_RATE, Bench, add_stack_options, bench_stack, report
 from chain_figures import chain_payouts
 from chaos_stack import snapshot
 from chaos_world import _ok
+from history_steps import activity_steps, summary
 
 LEDGERS = ("http", "evm")
 DATABASES = ("sqlite", "postgres")
@@ -87,6 +88,8 @@ async def one_run(bench: Bench, options: argparse.Namespace) -> dict[str, Any]:
         "recipients": final["rewards"]["recipients"],
         "running_to_closed_s": (closed_at - began).total_seconds() if closed_at else None,
         "phases_s": phases,
+        # What Temporal's history says each activity took after the campaign left running.
+        "steps": summary(await activity_steps(bench.client, final["workflow_id"], began)),
     }
     if bench.ledger == "evm":
         chain = await chain_payouts(bench.api, campaign_id)
@@ -177,6 +180,15 @@ def print_tables(options: argparse.Namespace, results: dict[str, dict[str, Any]]
     header += ["2 s target", "timeline (s after leaving running)"]
     title = f"distribution: {options.recipients} recipients through the worker"
     report(title, header, rows, options.json, {"options": vars(options), "runs": results})
+    print("activities after leaving running, from Temporal's history (count: run time summed,")
+    print("first scheduled -> last closed, longest wait in the task queue):")
+    for name, r in results.items():
+        steps = "; ".join(
+            f"{step} x{f['count']:.0f}: {f['ran_s']:.2f} s, span {f['span_s']:.2f} s, "
+            f"wait <= {f['max_wait_s']:.3f} s"
+            for step, f in r["steps"].items()
+        )
+        print(f"  {name}: {steps}")
     on_chain = [(name, r["chain"]) for name, r in results.items() if "chain" in r]
     if on_chain:
         print("on the escrow contract (from the payout transactions' receipts and blocks):")

@@ -160,6 +160,12 @@ def test_distribution_e2e_pays_every_recipient_once_and_times_the_close(
     assert run["payouts"] == run["distinct_payout_keys"] == run["recipients"] == recipients
     assert 0 < run["running_to_closed_s"] < 600
     assert any("closed" in phase for phase in run["phases_s"])
+    # Temporal's history of the close: the final fetch once, the table once, the payouts
+    # (in the distribution child) in batches, each having run for some time.
+    steps = run["steps"]
+    assert steps["poll_engagement"]["count"] == steps["build_reward_table"]["count"] == 1
+    assert steps["pay_batch"]["count"] >= 1
+    assert all(f["max_wait_s"] >= 0 and f["ran_s"] > 0 and f["span_s"] > 0 for f in steps.values())
     if ledger == "evm":  # counted from the contract's events and the transactions' receipts
         chain = run["chain"]
         assert chain["transactions"] == 2 and chain["recipients_per_tx"] == 150
