@@ -73,14 +73,12 @@ async def lock(escrow_id: str, body: LockBody, request: Request) -> dict[str, An
 
 
 @router.post("/escrows/{escrow_id}/transfers")
-async def transfers(escrow_id: str, body: TransferBatchBody, request: Request) -> JSONResponse:
+async def transfers(escrow_id: str, body: TransferBatchBody, request: Request) -> dict[str, Any]:
     state = _state(request)
     orders = [(t.key, t.to, t.amount) for t in body.transfers]
     async with state.changes():
         receipts = state.ledger.transfer_batch(escrow_id, orders)
-    # Plain strings and ints: ready JSON, not a dict for FastAPI's jsonable_encoder to walk
-    # (5 ms for 500 receipts; the payouts of 20,000 make 40 such calls).
-    return JSONResponse({"receipts": [receipt.document() for receipt in receipts]})
+    return {"receipts": [receipt.document() for receipt in receipts]}
 
 
 @router.post("/escrows/{escrow_id}/refund")
