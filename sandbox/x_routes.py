@@ -66,7 +66,7 @@ def post_document(post: XPost, metrics: dict[str, int]) -> dict[str, Any]:
 
 def _posts_page(
     state: SandboxState, posts: list[XPost], max_results: int, token: str | None, parameter: str
-) -> JSONResponse:
+) -> dict[str, Any]:
     chunk, next_token = page(posts, max_results, token, parameter)
     meta: dict[str, Any] = {"result_count": len(chunk)}
     if chunk:
@@ -76,10 +76,10 @@ def _posts_page(
     body: dict[str, Any] = {"meta": meta}
     if chunk:
         body["data"] = [post_document(post, state.x.metrics(post)) for post in chunk]
-    return page_response(body)
+    return body
 
 
-def _users_page(users: list[XUser], max_results: int, token: str | None) -> JSONResponse:
+def _users_page(users: list[XUser], max_results: int, token: str | None) -> dict[str, Any]:
     chunk, next_token = page(users, max_results, token)
     meta: dict[str, Any] = {"result_count": len(chunk)}
     if next_token:
@@ -87,14 +87,7 @@ def _users_page(users: list[XUser], max_results: int, token: str | None) -> JSON
     body: dict[str, Any] = {"meta": meta}
     if chunk:
         body["data"] = [{"id": u.id, "name": u.username, "username": u.username} for u in chunk]
-    return page_response(body)
-
-
-def page_response(body: dict[str, Any]) -> JSONResponse:
-    """A page as a ready response: a returned dict would go through FastAPI's
-    ``jsonable_encoder``, 2.5 ms for a page of 100 posts (0.5 s of a 20,000-reply final
-    fetch) against 0.2 ms for ``json.dumps`` of plain dicts and strings."""
-    return JSONResponse(body)
+    return body
 
 
 class ReplyBody(BaseModel):
@@ -141,7 +134,7 @@ async def search_recent(
     max_results: int | None = None,
     next_token: str | None = None,
     pagination_token: str | None = None,
-) -> JSONResponse:
+) -> dict[str, Any]:
     bearer_of(request)
     conversation_id, author_id = _parse_query(query)
     size = check_max_results(max_results, 10, 100, 10)
@@ -189,7 +182,7 @@ async def liking_users(
     request: Request,
     max_results: int | None = None,
     pagination_token: str | None = None,
-) -> JSONResponse:
+) -> dict[str, Any]:
     bearer_of(request)
     x = state_of(request).x
     async with state_of(request).changes():  # viewing may create placeholder users
@@ -203,7 +196,7 @@ async def reposted_by(
     request: Request,
     max_results: int | None = None,
     pagination_token: str | None = None,
-) -> JSONResponse:
+) -> dict[str, Any]:
     bearer_of(request)
     x = state_of(request).x
     async with state_of(request).changes():
@@ -217,7 +210,7 @@ async def quote_posts(
     request: Request,
     max_results: int | None = None,
     pagination_token: str | None = None,
-) -> JSONResponse:
+) -> dict[str, Any]:
     bearer_of(request)
     state = state_of(request)
     size = check_max_results(max_results, 10, 100, 10)
@@ -232,7 +225,7 @@ async def user_posts(
     request: Request,
     max_results: int | None = None,
     pagination_token: str | None = None,
-) -> JSONResponse:
+) -> dict[str, Any]:
     bearer_of(request)
     state = state_of(request)
     size = check_max_results(max_results, 5, 100, 10)
