@@ -146,8 +146,13 @@ def _record(session: Session, campaign_id: str, seen: list[Seen], polled_at: dat
     """Insert what is new; what is recorded stays (a retried or repeated poll adds nothing).
 
     Inserting with ON CONFLICT, not after a read of what exists, also keeps two overlapping
-    attempts of a poll from failing each other on the unique constraints.
+    attempts of a poll from failing each other on the unique constraints. A post already
+    recorded with X's time is left out before that: its engagement was recorded with it, in
+    the same transaction, and the final fetch re-reads every reply (upserting 20,000 known
+    rows again took 0.33 s of it; reading their IDs takes a few ms).
     """
+    recorded = _posts_recorded_with_their_time(session, campaign_id)
+    seen = [s for s in seen if s.post_id is None or s.post_id not in recorded]
     # X lists posts newest first: walk them oldest first, so an (user, kind) engagement
     # recorded from several new posts at once keeps the earliest.
     in_order = sorted(
@@ -196,6 +201,14 @@ def _record(session: Session, campaign_id: str, seen: list[Seen], polled_at: dat
             where=ENGAGEMENT_POST.c.posted_at.is_(None),
         )
         session.execute(statement, list(posts.values()))
+
+
+def _posts_recorded_with_their_time(session: Session, campaign_id: str) -> set[str]:
+    """Rows carried over by migration 0002 have no creation time yet: those are not in it,
+    so the next poll fills their time in."""
+    c = ENGAGEMENT_POST.c
+    query = select(c.post_id).where(c.campaign_id == campaign_id, c.posted_at.is_not(None))
+    return set(session.exec(query).all())  # type: ignore[call-overload]
 
 
 def _count(session: Session, request: PollRequest, polled_at: datetime) -> PollResult:
