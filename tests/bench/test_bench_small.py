@@ -165,7 +165,8 @@ def test_distribution_e2e_pays_every_recipient_once_and_times_the_close(
     steps = run["steps"]
     assert steps["poll_engagement"]["count"] == steps["build_reward_table"]["count"] == 1
     assert steps["pay_batch"]["count"] >= 1
-    assert all(f["max_wait_s"] >= 0 and f["ran_s"] > 0 and f["span_s"] > 0 for f in steps.values())
+    assert all(min(f["max_wait_s"], f["ran_s"], f["span_s"]) >= 0 for f in steps.values())
+    assert steps["build_reward_table"]["ran_s"] > 0  # it reads and writes the database
     if ledger == "evm":  # counted from the contract's events and the transactions' receipts
         chain = run["chain"]
         assert chain["transactions"] == 2 and chain["recipients_per_tx"] == 150
