@@ -31,6 +31,9 @@ from core.contracts import SEARCH_ATTRIBUTE_NAMES
 from core.devserver import DEV_SERVER_FAST_ARGS, find_binary
 
 READY_SECONDS = 60.0
+# The sandbox (which deploys its chain at start) and the API import a lot: with the suite's
+# six small benchmark stacks starting at once on two cores, a sandbox took over 60 s once.
+PART_READY_SECONDS = 180.0
 STOP_GRACE_SECONDS = 15.0
 SANDBOX_APP_TOKEN = "sandbox-app-token"  # reads only; the sandbox takes any non-empty token
 
@@ -272,7 +275,9 @@ class ChaosStack:
             self.start_part(name, argv, {"CAMPAIGNS_WORKER_METRICS_PORT": str(port)})
         self.start_part("api", self._profiled("api", [*python, "api"]))
         await self._sandbox_ready()
-        await wait_until("the API", lambda: self.http_answers(f"{self.api_url}/readyz"), 60)
+        await wait_until(
+            "the API", lambda: self.http_answers(f"{self.api_url}/readyz"), PART_READY_SECONDS
+        )
 
     def _profiled(self, name: str, argv: list[str]) -> list[str]:
         """``python -m cli X`` under cProfile when asked: ``<name>.prof`` in the profile dir."""
@@ -284,7 +289,9 @@ class ChaosStack:
 
     async def _sandbox_ready(self) -> None:
         await wait_until(
-            "the sandbox", lambda: self.http_answers(f"{self.sandbox_url}/sandbox/faults"), 60
+            "the sandbox",
+            lambda: self.http_answers(f"{self.sandbox_url}/sandbox/faults"),
+            PART_READY_SECONDS,
         )
 
     async def stop(self) -> None:
