@@ -44,12 +44,7 @@ from clients.ports import (
     Receipt,
     TransferOrder,
 )
-from core.contracts import (
-    MAX_PAYOUT_WINDOW,
-    DistributionProgress,
-    RewardTableRequest,
-    RewardTableResult,
-)
+from core.contracts import DistributionProgress, RewardTableRequest, RewardTableResult
 from core.db import SessionFactory
 from core.metrics import activity_meter, count_payouts, count_rate_limit_wait
 from core.types import utcnow
@@ -57,7 +52,7 @@ from core.types import utcnow
 HEARTBEAT_EVERY = timedelta(seconds=2)
 # Rows one activity pays, in ledger calls of MAX_TRANSFERS_PER_BATCH sent side by side: fewer,
 # bigger activities spend less of each recipient on Temporal round trips and commits.
-MAX_ROWS_PER_ACTIVITY = MAX_PAYOUT_WINDOW
+MAX_ROWS_PER_ACTIVITY = 2000
 
 
 class PayoutLedger(Protocol):

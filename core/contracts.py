@@ -227,21 +227,6 @@ class RewardTableResult:
     ineligible: int  # distinct engagers who would have earned but have no wallet
 
 
-# The distribution pays up to this many windows of payout rows side by side (one pay_batch
-# activity each), in ledger calls of LEDGER_CALL_ROWS.
-PARALLEL_PAYOUT_WINDOWS = 8
-LEDGER_CALL_ROWS = 500
-MAX_PAYOUT_WINDOW = 5000
-
-
-def payout_window(recipients: int) -> int:
-    """Rows per pay_batch activity for a table of ``recipients`` rows: one wave of windows
-    when they fit (20,000 rows: 8 of 2,500), in whole ledger calls, at most 5,000 a window.
-    A wave of 8 windows of 2,000 and then 2 more left the cores half idle for the last two."""
-    calls = -(-recipients // (PARALLEL_PAYOUT_WINDOWS * LEDGER_CALL_ROWS))
-    return max(LEDGER_CALL_ROWS, min(MAX_PAYOUT_WINDOW, calls * LEDGER_CALL_ROWS))
-
-
 @dataclass
 class DistributionInput:
     """Input of the distribution child workflow; ``after_seq`` carries progress across
@@ -250,8 +235,8 @@ class DistributionInput:
     campaign_id: str
     escrow_id: str
     parent_workflow_id: str
-    # Rows per pay_batch activity (it pays them in ledger calls of 500); the campaign passes
-    # ``payout_window(recipients)``. Runs started before the side-by-side batches had 500.
+    # Rows per pay_batch activity (it pays them in ledger calls of 500); runs started before
+    # the side-by-side batches had 500.
     batch_size: int = 2000
     after_seq: int = 0
     # The number of payout rows (seqs 1..N), when the caller knows it: the batches then start

@@ -51,7 +51,6 @@ with workflow.unsafe.imports_passed_through():
         RewardTableRequest,
         RewardTableResult,
         distribution_workflow_id_for,
-        payout_window,
     )
     from workflows import retry
 
@@ -177,13 +176,7 @@ def distribute(
 ) -> Awaitable[DistributionResult]:
     return workflow.execute_child_workflow(
         DISTRIBUTION_WORKFLOW_NAME,
-        DistributionInput(
-            campaign_id,
-            escrow_id,
-            parent_workflow_id,
-            batch_size=payout_window(recipients),
-            recipients=recipients,
-        ),
+        DistributionInput(campaign_id, escrow_id, parent_workflow_id, recipients=recipients),
         id=distribution_workflow_id_for(campaign_id),
         result_type=DistributionResult,
         static_summary=f"pay {recipients} recipients of campaign {campaign_id}",

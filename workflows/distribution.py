@@ -1,18 +1,17 @@
 """``DistributionWorkflow``: pays a campaign's reward table, batch by batch, exactly once.
 
 A child of ``CampaignWorkflow`` (ID ``distribution_workflow_id_for(campaign)``). It pays the
-payout rows by ``seq``, one ``pay_batch`` activity per window of ``batch_size`` seqs (the
-campaign passes ``payout_window(recipients)``: 2,500 for 20,000, paid in ledger calls of 500),
-up to ``PARALLEL_BATCHES`` windows at once: the windows are disjoint, so no row is in two
-batches, and each row's key makes a retried batch pay no one twice. The activity reads the
-recipients from the database, so none of them pass through this history. The number of rows
-comes with the input (or from the first batch, for a caller that does not say); seqs are 1..N,
-and a last batch after the windows pays whatever is still pending beyond them and gives the
-final counts. After a batch it signals ``distribution_progress`` (a ``DistributionProgress``)
-to the parent if the count grew; a parent that is gone is tolerated. It continues as new when
-Temporal suggests it or after ``MAX_BATCHES_PER_RUN`` batches, carrying ``after_seq``, and
-returns the final progress. Runs from before ``PATCH_PARALLEL_BATCHES`` paid one batch after
-another and still do.
+payout rows by ``seq``, one ``pay_batch`` activity per window of ``batch_size`` seqs (2,000,
+paid in ledger calls of 500), up to ``PARALLEL_BATCHES`` windows at once: the windows are
+disjoint, so no row is in two batches, and each row's key makes a retried batch pay no one
+twice. The activity reads the recipients from the database, so none of them pass through this
+history. The number of rows comes with the input (or from the first batch, for a caller that
+does not say); seqs are 1..N, and a last batch after the windows pays whatever is still
+pending beyond them and gives the final counts. After a batch it signals
+``distribution_progress`` (a ``DistributionProgress``) to the parent if the count grew; a
+parent that is gone is tolerated. It continues as new when Temporal suggests it or after
+``MAX_BATCHES_PER_RUN`` batches, carrying ``after_seq``, and returns the final progress. Runs
+from before ``PATCH_PARALLEL_BATCHES`` paid one batch after another and still do.
 It takes no messages. A cancellation through Temporal does not stop it: payouts that were
 earned are paid (the parent closes the campaign the same way), so every batch runs to its end.
 """
@@ -30,7 +29,6 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import FailureError
 
 from core.contracts import (
-    PARALLEL_PAYOUT_WINDOWS,
     SIGNAL_DISTRIBUTION_PROGRESS,
     DistributionInput,
     DistributionProgress,
@@ -50,7 +48,7 @@ PATCH_PAYOUTS_OUTLAST_CANCEL = "payouts-outlast-cancel"
 # Windows of seqs paid side by side: enough to overlap the database, the ledger's answer and
 # the workflow task round trips, few enough not to swamp a ledger (or a chain's one sender).
 PATCH_PARALLEL_BATCHES = "parallel-payout-batches"
-PARALLEL_BATCHES = PARALLEL_PAYOUT_WINDOWS
+PARALLEL_BATCHES = 8
 
 # Keeps each run's history small (about ten events a batch) whatever the number of recipients.
 MAX_BATCHES_PER_RUN = 50
