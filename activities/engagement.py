@@ -233,8 +233,14 @@ def _count(session: Session, request: PollRequest, polled_at: datetime) -> PollR
         "unique_engagers": int(unique),
     }
     if request.final:
-        none = {"earned": None, "recipients": None, "ineligible": None, "exhausted": None}
-        return PollResult(**counts, **none, polled_at=polled_at)  # type: ignore[arg-type]
+        return PollResult(
+            **counts,
+            earned=None,
+            recipients=None,
+            ineligible=None,
+            exhausted=None,
+            polled_at=polled_at,
+        )
     try:
         spec = load_spec(session, campaign_id)
     except CampaignNotFound as error:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
@@ -77,25 +77,21 @@ async def activity_steps(client: Client, workflow_id: str, since: datetime) -> l
 
 
 def _naive_utc(moment: datetime) -> datetime:
-    offset = moment.utcoffset()
-    return (moment - offset if offset else moment).replace(tzinfo=None)
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def summary(steps: list[Step]) -> dict[str, dict[str, float]]:
-    """Per activity type: how many, their span (first scheduled -> last closed), the sum of
-    their runs, and the longest wait in the queue; in the order they first ran."""
+    """Per activity type, in the order they first ran: how many, the sum of their runs, the
+    longest wait in the queue, and their span (first scheduled -> last closed)."""
     figures: dict[str, dict[str, float]] = {}
+    spans: dict[str, tuple[datetime, datetime]] = {}
     for step in steps:
-        f = figures.setdefault(
-            step.activity, {"count": 0, "ran_s": 0.0, "max_wait_s": 0.0, "first": 0.0}
-        )
+        f = figures.setdefault(step.activity, {"count": 0, "ran_s": 0.0, "max_wait_s": 0.0})
         f["count"] += 1
         f["ran_s"] += step.ran_s
         f["max_wait_s"] = max(f["max_wait_s"], step.waited_s)
-    for name, f in figures.items():
-        mine = [s for s in steps if s.activity == name]
-        first = min(s.scheduled for s in mine)
-        last = max(s.closed or s.scheduled for s in mine)
-        f["span_s"] = (last - first).total_seconds()
-        f["first"] = (first - steps[0].scheduled).total_seconds()
+        first, last = spans.get(step.activity, (step.scheduled, step.scheduled))
+        spans[step.activity] = (first, max(last, step.closed or step.scheduled))
+    for name, (first, last) in spans.items():
+        figures[name]["span_s"] = (last - first).total_seconds()
     return figures

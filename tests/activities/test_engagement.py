@@ -4,6 +4,7 @@ fails with a reason a person can act on instead of being lost."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -158,6 +159,32 @@ async def test_the_final_fetch_records_and_counts_but_leaves_the_earnings_to_the
     with Session(db) as session:
         closing = current_reward_table(session, campaign.campaign_id, budget=campaign.budget)
     assert [(r.x_user_id, r.amount) for r in closing.rows] == [("2001", 20)], "it was recorded"
+
+
+async def test_two_overlapping_attempts_of_the_final_fetch_record_each_post_once(
+    db: Engine,
+) -> None:
+    """A retried attempt can run beside the first (a heartbeat timed out while it still ran):
+    both read what is recorded, both write what is new, and neither fails the other."""
+    async with polled_campaign(db, awareness_spec()) as campaign:
+        campaign.stack.register("2001", "2002")
+        await campaign.engage({"user_id": "2001", "kind": "reply", "text": "early"})
+        await campaign.poll()
+        await campaign.engage(
+            {"user_id": "2002", "kind": "reply", "text": "late"},
+            {"user_id": "2001", "kind": "quote", "text": "quoted late"},
+        )
+        first, second = await asyncio.gather(campaign.poll(final=True), campaign.poll(final=True))
+        truth = await campaign.truth()
+
+    assert recorded_posts(db, campaign.campaign_id) == truth, "each post once, X's own times"
+    assert [row[:2] for row in engagement_rows(db, campaign.campaign_id)] == [
+        ("2001", "quote"),
+        ("2001", "reply"),
+        ("2002", "reply"),
+    ]
+    for attempt in (first, second):
+        assert (attempt.replies, attempt.quotes, attempt.unique_engagers) == (2, 1, 2)
 
 
 async def test_a_quest_answer_in_a_later_reply_wins(db: Engine) -> None:
