@@ -6,6 +6,12 @@ rewards and the counters), and one row per reply or quote post with its creation
 (quests, where any of a user's posts may hold the answer). The counters and what has been
 earned so far are derived from the rows, never incremented.
 
+Replies are read incrementally: X's recent search pages through a post's replies newest first,
+and a 20,000-reply campaign read them all again at every poll (200 requests, each post billed by
+X). A poll asks only for replies X created from ``SEARCH_INDEX_LAG`` before the last whole read
+began, so a reply that was not searchable yet then is read now; the first read, a campaign
+whose last read is beyond X's seven days, and rows still without X's time read everything.
+
 A read that X refuses for good (a bad token, a deleted post) fails as ``ReadRefused``,
 non-retryable, with a reason a person can act on: the workflow puts the campaign in
 ``attention`` rather than losing the engagement silently or retrying forever.
@@ -16,11 +22,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, func
+from sqlalchemy import Table, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 from temporalio import activity
@@ -47,6 +53,13 @@ REFUSAL_HINTS = {
     404: "the post was deleted, or the X read token cannot see it",
 }
 
+# X indexes a reply for search a moment after it is posted: each read of the replies starts
+# this long before the last one began, so a reply that was not searchable then is read now.
+SEARCH_INDEX_LAG = timedelta(seconds=30)
+# X's recent search reaches back seven days (a start_time before that is refused): a last read
+# older than this reads everything X still has.
+SEARCH_REACH = timedelta(days=7) - timedelta(minutes=10)
+
 T = TypeVar("T")
 
 
@@ -60,13 +73,21 @@ class Seen:
 
 
 class EngagementActivities:
-    def __init__(self, session_factory: SessionFactory, social: SocialPlatform) -> None:
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        social: SocialPlatform,
+        *,
+        search_index_lag: timedelta = SEARCH_INDEX_LAG,
+    ) -> None:
         self._sessions = session_factory
         self._social = social
+        self._search_index_lag = search_index_lag
 
     @activity.defn(name=POLL_ENGAGEMENT)
     async def poll_engagement(self, request: PollRequest) -> PollResult:
-        owner_x_id = await asyncio.to_thread(self._owner_x_id, request.campaign_id)
+        owner_x_id, replies_since = await asyncio.to_thread(self._poll_start, request.campaign_id)
+        read_began = utcnow()
         post_id = request.first_post_id
         metrics = await _read(self._social.post_metrics(post_id), post_id, "its metrics")
         seen: list[Seen] = []
@@ -79,25 +100,50 @@ class EngagementActivities:
         if metrics.quote_count:
             quotes = await _read(self._social.quote_posts(post_id), post_id, "its quotes")
             seen += _posts("quote", quotes, owner_x_id)
+        replies_read = None
         if metrics.reply_count:
-            replies = await _read(self._social.replies(post_id), post_id, "its replies")
-            seen += _posts("reply", replies, owner_x_id)
+            read = self._social.replies(post_id, since=replies_since)
+            seen += _posts("reply", await _read(read, post_id, "its replies"), owner_x_id)
+            replies_read = read_began
         polled_at = utcnow()
-        return await asyncio.to_thread(self._record_and_count, request, seen, polled_at)
+        return await asyncio.to_thread(
+            self._record_and_count, request, seen, polled_at, replies_read
+        )
 
-    def _owner_x_id(self, campaign_id: str) -> str:
+    def _poll_start(self, campaign_id: str) -> tuple[str, datetime | None]:
+        """The owner's X user (their own replies are not engagement) and where the read of
+        the replies starts (None: from the beginning)."""
         with self._sessions() as session:
             campaign = session.get(Campaign, campaign_id)
             owner = session.get(Owner, campaign.owner_id) if campaign else None
             if campaign is None or owner is None:
                 raise not_found(f"campaign {campaign_id}")
-            return owner.x_user_id
+            return owner.x_user_id, self._replies_since(session, campaign, utcnow())
+
+    def _replies_since(
+        self, session: Session, campaign: Campaign, now: datetime
+    ) -> datetime | None:
+        if campaign.replies_read_at is None:
+            return None
+        c = ENGAGEMENT_POST.c
+        no_time = select(c.post_id).where(c.campaign_id == campaign.id, c.posted_at.is_(None))
+        if session.exec(no_time.limit(1)).first() is not None:  # type: ignore[call-overload]
+            return None  # rows carried over by migration 0002: a whole read fills their time in
+        since = campaign.replies_read_at - self._search_index_lag
+        return since if since >= now - SEARCH_REACH else None
 
     def _record_and_count(
-        self, request: PollRequest, seen: list[Seen], polled_at: datetime
+        self,
+        request: PollRequest,
+        seen: list[Seen],
+        polled_at: datetime,
+        replies_read: datetime | None,
     ) -> PollResult:
         with self._sessions() as session:
             _record(session, request.campaign_id, seen, polled_at)
+            if replies_read is not None:
+                # With the rows, in one commit: the mark never runs ahead of what is recorded.
+                _mark_replies_read(session, request.campaign_id, replies_read)
             session.commit()
             return _count(session, request, polled_at)
 
@@ -148,8 +194,9 @@ def _record(session: Session, campaign_id: str, seen: list[Seen], polled_at: dat
     Inserting with ON CONFLICT, not after a read of what exists, also keeps two overlapping
     attempts of a poll from failing each other on the unique constraints. A post already
     recorded with X's time is left out before that: its engagement was recorded with it, in
-    the same transaction, and the final fetch re-reads every reply (upserting 20,000 known
-    rows again took 0.33 s of it; reading their IDs takes a few ms).
+    the same transaction, and a read that starts before the last one began, or a whole one,
+    meets them again (upserting 20,000 known rows again took 0.33 s; reading their IDs a
+    few ms).
     """
     recorded = _posts_recorded_with_their_time(session, campaign_id)
     seen = [s for s in seen if s.post_id is None or s.post_id not in recorded]
@@ -201,6 +248,17 @@ def _record(session: Session, campaign_id: str, seen: list[Seen], polled_at: dat
             where=ENGAGEMENT_POST.c.posted_at.is_(None),
         )
         session.execute(statement, list(posts.values()))
+
+
+def _mark_replies_read(session: Session, campaign_id: str, began: datetime) -> None:
+    """Moves the mark forward only: an attempt that began earlier and ends later (a retry
+    overlapping another) does not move it back."""
+    c = Campaign.__table__.c  # type: ignore[attr-defined]
+    session.execute(
+        update(Campaign)
+        .where(c.id == campaign_id, or_(c.replies_read_at.is_(None), c.replies_read_at < began))
+        .values(replies_read_at=began)
+    )
 
 
 def _posts_recorded_with_their_time(session: Session, campaign_id: str) -> set[str]:

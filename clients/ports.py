@@ -123,7 +123,10 @@ class SocialPlatform(Protocol):
 
     async def quote_posts(self, post_id: str) -> list[Post]: ...
 
-    async def replies(self, conversation_id: str) -> list[Post]: ...
+    async def replies(self, conversation_id: str, *, since: datetime | None = None) -> list[Post]:
+        """The conversation's posts but its first; ``since``: only those X created from that
+        second on (recent search's ``start_time``; X reaches back seven days)."""
+        ...
 
     async def recent_posts(
         self, user_id: str, *, token: str | None = None, max_results: int = 100

@@ -274,11 +274,15 @@ class XApiClient:
             {"max_results": 100},
         )
 
-    async def replies(self, conversation_id: str) -> list[Post]:
+    async def replies(self, conversation_id: str, *, since: datetime | None = None) -> list[Post]:
+        params: dict[str, Any] = {"query": f"conversation_id:{conversation_id}", "max_results": 100}
+        if since is not None:
+            # X takes whole seconds: cut down, so the second ``since`` falls in is read whole.
+            params["start_time"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         posts = await self._posts(
             "/2/tweets/search/recent",
             "GET /2/tweets/search/recent",
-            {"query": f"conversation_id:{conversation_id}", "max_results": 100},
+            params,
             page_param="next_token",
         )
         return [post for post in posts if post.id != conversation_id]

@@ -80,6 +80,9 @@ class Campaign(SQLModel, table=True):
     start_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The last status document the workflow recorded (the API's fallback once it is closed).
     last_status: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # When the last engagement poll that read every reply since the one before it began (the
+    # worker's clock): the next poll asks X only for replies from a little before that on.
+    replies_read_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = _created()
     updated_at: datetime = _created()
 

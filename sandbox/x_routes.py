@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -12,7 +14,10 @@ from pydantic import BaseModel, ConfigDict
 from sandbox.paging import check_max_results, page
 from sandbox.problems import unauthorized, x_invalid_request
 from sandbox.state import SandboxState
-from sandbox.x_world import XPost, XUser
+from sandbox.x_world import XPost, XUser, now_utc
+
+# How far back X's recent search reaches.
+SEARCH_REACH = timedelta(days=7)
 
 router = APIRouter(prefix="/2")
 
@@ -134,13 +139,37 @@ async def search_recent(
     max_results: int | None = None,
     next_token: str | None = None,
     pagination_token: str | None = None,
+    start_time: str | None = None,
 ) -> dict[str, Any]:
     bearer_of(request)
     conversation_id, author_id = _parse_query(query)
     size = check_max_results(max_results, 10, 100, 10)
+    since = _start_time(start_time) if start_time is not None else None
     state = state_of(request)
     posts = state.x.search(conversation_id, author_id)
+    if since is not None:  # newest first: the posts from ``since`` on are a prefix
+        posts = list(itertools.takewhile(lambda post: post.created_at >= since, posts))
     return _posts_page(state, posts, size, next_token or pagination_token, "next_token")
+
+
+def _start_time(value: str) -> datetime:
+    """X's ``start_time``: an ISO 8601 instant within the last seven days."""
+    try:
+        since = datetime.fromisoformat(value)
+    except ValueError:
+        raise x_invalid_request(
+            f"Invalid 'start_time':'{value}'. 'start_time' must be an ISO 8601 date-time.",
+            parameter="start_time",
+        ) from None
+    since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    earliest = now_utc() - SEARCH_REACH
+    if since < earliest:
+        raise x_invalid_request(
+            f"Invalid 'start_time':'{value}'. 'start_time' must be on or after "
+            f"{earliest.strftime('%Y-%m-%dT%H:%M:%SZ')}",
+            parameter="start_time",
+        )
+    return since
 
 
 def _parse_query(query: str) -> tuple[str | None, str | None]:

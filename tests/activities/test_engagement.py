@@ -19,13 +19,14 @@ from sqlmodel import Session
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.engagement import EngagementActivities
+from activities.engagement import SEARCH_INDEX_LAG, EngagementActivities
 from activities.payloads import PollRequest, PollResult
 from activities.reward_store import current_reward_table
+from clients.ports import Post
 from clients.x_api import XApiClient
 from core.db import make_engine, session_factory
 from core.migrate import alembic_config, upgrade
-from core.models import Engagement, EngagementPost, Owner
+from core.models import Campaign, Engagement, EngagementPost, Owner
 from tests.workflows.campaign_stack import (
     OWNER_X_ID,
     CampaignStack,
@@ -44,6 +45,20 @@ def db(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+class ReplyReader(XApiClient):
+    """Reads X as the poll does, and keeps what each read of the replies asked (``since``)
+    and the IDs X answered."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reads: list[tuple[datetime | None, set[str]]] = []
+
+    async def replies(self, conversation_id: str, *, since: datetime | None = None) -> list[Post]:
+        posts = await super().replies(conversation_id, since=since)
+        self.reads.append((since, {post.id for post in posts}))
+        return posts
+
+
 @dataclass
 class PolledCampaign:
     stack: CampaignStack
@@ -52,6 +67,7 @@ class PolledCampaign:
     budget: int
     owner_x: XApiClient  # posts as the owner
     activities: EngagementActivities
+    reader: ReplyReader
 
     async def poll(self, *, final: bool = False) -> PollResult:
         request = PollRequest(self.campaign_id, self.first_post_id, self.budget, final=final)
@@ -73,7 +89,11 @@ class PolledCampaign:
 
 @contextlib.asynccontextmanager
 async def polled_campaign(
-    engine: Engine, spec: dict[str, Any], *, read_token: str | None = "app"
+    engine: Engine,
+    spec: dict[str, Any],
+    *,
+    read_token: str | None = "app",
+    search_index_lag: timedelta = SEARCH_INDEX_LAG,
 ) -> AsyncIterator[PolledCampaign]:
     """A drafted campaign whose first post is on the sandbox, and the poll activity reading X
     with the app's token (``read_token=None``: with none at all)."""
@@ -87,9 +107,13 @@ async def polled_campaign(
         owner_x = XApiClient(stack.http, stack.base_url, owner_token)
         first_post = await owner_x.create_post(spec["first_post"]["text"])
         token = stack.app_token if read_token == "app" else read_token
-        reader = XApiClient(stack.http, stack.base_url, token)
-        activities = EngagementActivities(session_factory(engine), reader)
-        yield PolledCampaign(stack, campaign_id, first_post.id, spec["budget"], owner_x, activities)
+        reader = ReplyReader(stack.http, stack.base_url, token)
+        activities = EngagementActivities(
+            session_factory(engine), reader, search_index_lag=search_index_lag
+        )
+        yield PolledCampaign(
+            stack, campaign_id, first_post.id, spec["budget"], owner_x, activities, reader
+        )
 
 
 def recorded_posts(engine: Engine, campaign_id: str) -> list[tuple[str, str, str, datetime | None]]:
@@ -99,6 +123,13 @@ def recorded_posts(engine: Engine, campaign_id: str) -> list[tuple[str, str, str
             c.campaign_id == campaign_id
         )
         return sorted(tuple(row) for row in connection.execute(query))  # type: ignore[misc]
+
+
+def replies_read_at(engine: Engine, campaign_id: str) -> datetime | None:
+    with Session(engine) as session:
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        return campaign.replies_read_at
 
 
 def engagement_rows(engine: Engine, campaign_id: str) -> list[tuple[str, str, str | None]]:
@@ -187,6 +218,73 @@ async def test_two_overlapping_attempts_of_the_final_fetch_record_each_post_once
         assert (attempt.replies, attempt.quotes, attempt.unique_engagers) == (2, 1, 2)
 
 
+# --- reading only the new replies ---------------------------------------------------------
+
+
+async def test_a_poll_asks_x_only_for_the_replies_since_the_last_read_began(db: Engine) -> None:
+    """A 20,000-reply campaign read all of them again at every poll (200 requests): each read
+    now starts where the one before began, and what was recorded stays counted."""
+    async with polled_campaign(db, awareness_spec(), search_index_lag=timedelta(0)) as campaign:
+        campaign.stack.register("2001", "2002")
+        [early] = await campaign.engage({"user_id": "2001", "kind": "reply", "text": "early"})
+        await campaign.poll()
+        mark = replies_read_at(db, campaign.campaign_id)
+        [late] = await campaign.engage({"user_id": "2002", "kind": "reply", "text": "late"})
+        final = await campaign.poll(final=True)
+        truth = await campaign.truth()
+
+    (first_since, first_read), (since, read) = campaign.reader.reads
+    assert first_since is None and early in first_read, "the first read is a whole one"
+    assert mark is not None and since == mark
+    early_at = next(at for post_id, _, _, at in truth if post_id == early)
+    assert late in read
+    if early_at < mark.replace(microsecond=0):  # X's start_time is whole seconds
+        assert early not in read, "a reply from before the read's start is not asked again"
+    assert recorded_posts(db, campaign.campaign_id) == truth, "each reply once, X's own times"
+    assert (final.replies, final.unique_engagers) == (2, 2), "counted from the rows"
+    assert replies_read_at(db, campaign.campaign_id) > mark  # type: ignore[operator]
+
+
+async def test_a_reply_x_indexed_late_is_read_by_the_next_poll(db: Engine) -> None:
+    """X may make a reply searchable a moment after it was posted, so a read starts
+    ``SEARCH_INDEX_LAG`` before the last one began: a reply posted just before that read is
+    asked for again, and recorded once."""
+    async with polled_campaign(db, awareness_spec()) as campaign:
+        campaign.stack.register("2001", "2002")
+        [before] = await campaign.engage({"user_id": "2001", "kind": "reply", "text": "hi"})
+        await campaign.poll()
+        mark = replies_read_at(db, campaign.campaign_id)
+        [after] = await campaign.engage({"user_id": "2002", "kind": "reply", "text": "yo"})
+        polled = await campaign.poll(final=True)
+        truth = await campaign.truth()
+
+    assert mark is not None
+    (_, _), (since, read) = campaign.reader.reads
+    assert since == mark - SEARCH_INDEX_LAG
+    assert {before, after} <= read, "posted within the lag before the last read: asked again"
+    assert recorded_posts(db, campaign.campaign_id) == truth, "and recorded once"
+    assert polled.replies == 2
+
+
+async def test_a_campaign_whose_last_read_is_beyond_x_reach_reads_everything(db: Engine) -> None:
+    """A campaign paused for eight days: X refuses a start_time before seven days ago, so the
+    next poll reads every reply X still has instead of failing the read."""
+    async with polled_campaign(db, awareness_spec()) as campaign:
+        campaign.stack.register("2001")
+        [reply] = await campaign.engage({"user_id": "2001", "kind": "reply", "text": "hello"})
+        with Session(db) as session:
+            campaign_row = session.get(Campaign, campaign.campaign_id)
+            assert campaign_row is not None
+            campaign_row.replies_read_at = datetime.now(UTC) - timedelta(days=8)
+            session.add(campaign_row)
+            session.commit()
+        polled = await campaign.poll()
+
+    [(since, read)] = campaign.reader.reads
+    assert since is None and reply in read
+    assert polled.replies == 1
+
+
 async def test_a_quest_answer_in_a_later_reply_wins(db: Engine) -> None:
     async with polled_campaign(db, quest_spec()) as campaign:  # "Blue Moon", 2 winners, 1001
         campaign.stack.register("2001")
@@ -231,8 +329,8 @@ async def test_quest_winners_follow_creation_on_x_then_post_id(db: Engine) -> No
 
 async def test_upgrading_a_0001_database_keeps_the_recorded_replies(db: Engine) -> None:
     url = db.url.render_as_string(hide_password=False)
-    command.downgrade(alembic_config(url), "0001")
     async with polled_campaign(db, quest_spec()) as campaign:
+        command.downgrade(alembic_config(url), "0001")  # the campaign was drafted before
         campaign.stack.register("2001")
         [reply_id] = await campaign.engage(
             {"user_id": "2001", "kind": "reply", "text": "Blue Moon"}

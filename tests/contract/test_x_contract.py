@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -87,6 +88,7 @@ async def test_every_served_endpoint_answers_as_described(recorded: Recorded) ->
     await x.reposted_by(post.id)
     await x.quote_posts(post.id)
     await x.replies(post.id)
+    await x.replies(post.id, since=datetime.now(UTC) - timedelta(minutes=1))  # start_time
     await x.recent_posts("1001", max_results=5)
     await x.delete_post(post.id)
 

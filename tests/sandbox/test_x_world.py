@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
+
+import httpx
 
 from tests.helpers import assert_eventually
 from tests.sandbox.world import SandboxWorld
@@ -139,3 +142,36 @@ async def test_a_search_sees_every_reply_added_or_deleted_since_the_last(
     assert await fans[1].delete_post(replies[1].id)
     seen = {p.id for p in await author.replies(first.id)}
     assert seen == {replies[0].id, replies[2].id, late.id}
+
+
+async def test_recent_search_starts_at_start_time_within_seven_days(world: SandboxWorld) -> None:
+    """X's ``start_time``: posts created from that instant on, and nothing before seven days
+    ago (X refuses it with a 400 that names the parameter, and so does the sandbox)."""
+    x = world.x(await world.user("1001"))
+    root = await x.create_post("root")
+    early, late = await world.engage(
+        root.id,
+        {"user_id": "42", "kind": "reply", "text": "early"},
+        {"user_id": "43", "kind": "reply", "text": "late"},
+    )
+    created = {p["id"]: datetime.fromisoformat(p["created_at"]) for p in await world.posts()}
+    assert created[early] < created[late], "the sandbox stamps each post as it is made"
+
+    async def search(start_time: datetime | str) -> httpx.Response:
+        at = start_time if isinstance(start_time, str) else start_time.isoformat()
+        params = {"query": f"conversation_id:{root.id}", "start_time": at}
+        headers = {"authorization": "Bearer app-token"}
+        return await world.http.get(
+            f"{world.url}/2/tweets/search/recent", params=params, headers=headers
+        )
+
+    from_late = await search(created[late])
+    assert [p["id"] for p in from_late.json()["data"]] == [late]
+    whole_second = await x.replies(root.id, since=created[early])  # X's seconds: cut down
+    assert {p.id for p in whole_second} == {early, late}
+    future = await search(created[late] + timedelta(seconds=1))
+    assert future.status_code == 200 and "data" not in future.json()
+    for refused in (datetime.now(UTC) - timedelta(days=8), "last tuesday"):
+        answer = await search(refused)
+        assert answer.status_code == 400, refused
+        assert answer.json()["parameter"] == "start_time"
