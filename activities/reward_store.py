@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from activities.payout_bulk import insert_payouts, settle_payouts
+from activities.payout_bulk import copy_payouts, insert_payouts, settle_payouts
 from core.campaign_spec import CampaignSpec
 from core.contracts import DistributionProgress
 from core.models import Campaign, Engagement, EngagementPost, Participant, Payout
@@ -135,7 +135,8 @@ def write_payouts(session: Session, campaign_id: str, table: RewardTable) -> Non
         for seq, row in enumerate(table.rows, start=1)
     ]
     if _dialect(session) == "postgresql":
-        insert_payouts(session, campaign_id, rows, now)  # one statement, not one per row
+        if not copy_payouts(session, campaign_id, rows, now):
+            insert_payouts(session, campaign_id, rows, now)  # adds only what is missing
         session.commit()
         return
     for start in range(0, len(rows), INSERT_CHUNK):

@@ -147,7 +147,9 @@ class EngagementPost(SQLModel, table=True):
 class Payout(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("campaign_id", "x_user_id", name="uq_payout_recipient"),
-        Index("ix_payout_campaign_state", "campaign_id", "state"),
+        # Batches find pending rows by seq; no index on state, so that settling a row does not
+        # touch every index (PostgreSQL updates it in place when its page has room: migration
+        # 0006 leaves room).
         Index("ix_payout_campaign_seq", "campaign_id", "seq"),
     )
 

@@ -3,6 +3,7 @@ real one (its failure modes are forced here; the sandbox over HTTP is in the wor
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -65,6 +66,25 @@ async def test_build_reward_table_retry_after_partial_work_keeps_rows(engine: En
     after = payout_rows(engine, seeded.campaign_id)
     assert after[0][-1] == "paid", "an existing row is kept as it is"
     assert [row[:5] for row in after] == [row[:5] for row in before]
+
+
+async def test_two_overlapping_builds_write_each_row_once(engine: Engine) -> None:
+    """A retried attempt can run beside the first (its heartbeat timed out while it still ran):
+    on PostgreSQL both send the whole table in one COPY, the one that finds rows there takes
+    the insert that keeps them, and both answer the same table."""
+    seeded = seed_campaign(engine, recipients=300)
+    activities = RewardActivities(session_factory(engine), KeyedLedger())
+    request = RewardTableRequest(seeded.campaign_id, seeded.budget)
+
+    first, second = await asyncio.gather(
+        ActivityEnvironment().run(activities.build_reward_table, request),
+        ActivityEnvironment().run(activities.build_reward_table, request),
+    )
+
+    assert first == second and first.recipients == 300
+    rows = payout_rows(engine, seeded.campaign_id)
+    assert [row[0] for row in rows] == list(range(1, 301)), "each seq once"
+    assert len({row[4] for row in rows}) == 300, "each key once"
 
 
 async def test_build_reward_table_refuses_an_unknown_campaign(engine: Engine) -> None:
