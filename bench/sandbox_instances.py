@@ -1,7 +1,8 @@
 """What a workflow instance costs the worker: replays one recorded campaign history N times
 (each replay builds a new instance, as a worker does for every campaign it has not cached),
-with the SDK's sandboxed runner as the worker uses it and, beside it in one run, with fewer
-modules re-imported per instance, and without the sandbox (the floor).
+with the SDK's default sandboxed runner and, beside it in one run, as the worker runs it (our
+deterministic modules passed through: ``worker.WORKFLOW_RUNNER``), with every module passed
+through, and without the sandbox (the floor).
 
     .venv/bin/python bench/sandbox_instances.py [--replays 200] [--history awareness-campaign]
 
@@ -24,7 +25,7 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowRunne
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from core.temporal import DATA_CONVERTER
-from worker import WORKFLOWS
+from worker import WORKFLOW_RUNNER, WORKFLOWS
 
 HISTORIES = Path(__file__).resolve().parent.parent / "tests" / "histories"
 
@@ -47,6 +48,7 @@ async def run(options: argparse.Namespace) -> int:
     restrictions = SandboxRestrictions.default
     runners: dict[str, WorkflowRunner] = {
         "sandboxed (the SDK's default)": SandboxedWorkflowRunner(),
+        "sandboxed, as the worker runs it (ours passed through)": WORKFLOW_RUNNER,
         "sandboxed, every module passed through": SandboxedWorkflowRunner(
             restrictions=restrictions.with_passthrough_all_modules()
         ),

@@ -82,6 +82,11 @@ def _json_default(value: object) -> str:
     raise TypeError(f"cannot store {type(value).__name__}")
 
 
+# One encoder for every document: json.dumps with ``default=`` builds a new one per call (a
+# 20,000-payout distribution saves 60,000 documents).
+_encode = json.JSONEncoder(default=_json_default).encode
+
+
 class SandboxStore:
     """The state file. Callers hold the sandbox lock around ``save``, so writes never
     interleave; ``save`` may run on a worker thread (hence ``check_same_thread=False``)."""
@@ -123,10 +128,7 @@ class SandboxStore:
         Runs under the lock: the documents are a consistent picture of the world."""
         documents = [(kind, key, _x_document(x, kind, key)) for kind, key in x.dirty]
         documents += [(k, key, _ledger_document(ledger, k, key)) for k, key in ledger.dirty]
-        rows = [
-            (kind, key, None if doc is None else json.dumps(doc, default=_json_default))
-            for kind, key, doc in documents
-        ]
+        rows = [(kind, key, None if doc is None else _encode(doc)) for kind, key, doc in documents]
         x.dirty.clear()
         ledger.dirty.clear()
         return rows

@@ -20,8 +20,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from core.temporal import DATA_CONVERTER
-from workflows.campaign import CampaignWorkflow
-from workflows.distribution import DistributionWorkflow
+from worker import WORKFLOW_RUNNER, WORKFLOWS
 
 HISTORIES = sorted(Path(__file__).parent.glob("*.json"))
 
@@ -48,8 +47,9 @@ def test_a_history_of_each_campaign_type_and_shape_is_kept() -> None:
 async def test_recorded_history_replays(path: Path) -> None:
     text = await asyncio.to_thread(path.read_text)
     history = WorkflowHistory.from_json(f"replay-{path.stem}", text)
+    # With the worker's own sandbox configuration: what it passes through must replay too.
     replayer = Replayer(
-        workflows=[CampaignWorkflow, DistributionWorkflow], data_converter=DATA_CONVERTER
+        workflows=list(WORKFLOWS), data_converter=DATA_CONVERTER, workflow_runner=WORKFLOW_RUNNER
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
