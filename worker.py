@@ -9,6 +9,7 @@ import contextlib
 import signal
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+import workflows
 from activities.campaign import CampaignActivities
 from activities.engagement import EngagementActivities
 from activities.escrow import EscrowActivities
@@ -28,6 +30,7 @@ from clients.http import make_http_client
 from clients.ledger import LedgerClient
 from clients.ports import Ledger, SocialPlatform
 from clients.x_api import XApiClient
+from core.bytecode import cache_bytecode
 from core.config import Settings, SettingsError, get_settings
 from core.db import SessionFactory, make_engine, session_factory
 from core.log_context import LogContextInterceptor
@@ -175,6 +178,8 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
 async def run_worker(settings: Settings) -> None:
     configure_logging(settings)
     log = get_logger("campaigns.worker")
+    # Every workflow instance imports the workflow modules again: from bytecode, not source.
+    cache_bytecode(Path(workflows.__file__).parent)
     runtime = metrics_runtime(settings)
     client = await connect(settings.temporal_address, settings.temporal_namespace, runtime=runtime)
     engine = make_engine(

@@ -24,6 +24,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+import workflows
+from core.bytecode import cache_bytecode
 from core.temporal import DATA_CONVERTER
 from worker import WORKFLOW_RUNNER, WORKFLOWS
 
@@ -42,6 +44,7 @@ async def replay_ms(runner: WorkflowRunner, history: WorkflowHistory, replays: i
 
 
 async def run(options: argparse.Namespace) -> int:
+    cache_bytecode(Path(workflows.__file__).parent)  # as the worker does at start
     path = HISTORIES / f"{options.history}.json"
     history = WorkflowHistory.from_json(options.history, path.read_text())
     events = len(history.events)
