@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from chaos_stack import ChaosStack, wait_until
+from chaos_stack import ChaosStack, snapshot, wait_until
 from chaos_world import TERMINAL, Api, Owner, _ok
 from temporalio.client import Client
 
@@ -356,3 +356,32 @@ def report(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"title": title, "machine": host, **doc}, indent=2, default=str))
     print(f"JSON: {path}")
+
+
+@dataclass(frozen=True)
+class CodeRound:
+    """One run of ``--code A,B,A,B``: the revision, its unpacked code, how to name it."""
+
+    revision: str | None  # None: the work tree
+    code_dir: Path | None
+    name: str  # "A #3" when A is named more than once, "work tree" for the work tree
+    label: str  # prefix of the run's state directory
+
+
+def code_rounds(code_option: str | None) -> list[CodeRound]:
+    """The revisions ``--code`` names, each unpacked once (``A,B,A,B`` compares before and
+    after twice on the same machine state), or the work tree alone."""
+    if not code_option:
+        return [CodeRound(None, None, "work tree", "")]
+    codes = [c.strip() for c in code_option.split(",") if c.strip()]
+    root = Path(tempfile.mkdtemp(prefix="campaigns-bench-code-"))
+    unpacked: dict[str, Path] = {}
+    rounds = []
+    for number, code in enumerate(codes, start=1):
+        if code not in unpacked:
+            unpacked[code] = snapshot(code, root / code)
+        again = f" #{number}" if codes.count(code) > 1 else ""
+        rounds.append(
+            CodeRound(code, unpacked[code], code + again, f"{code}{again.replace(' #', '-')}-")
+        )
+    return rounds

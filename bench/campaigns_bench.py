@@ -7,7 +7,8 @@ each liking once the first post is up), waits for all to be closed, and counts t
 workers' activities from their Prometheus metrics. Then, on the same server, N no-op
 workflows run the same number of no-op activities each (bench/noop_worker.py, own task
 queue). Prints campaigns and activities per second, the ceiling's, and the ratio; with
-``--workers 1,2,4`` a fresh stack per count, so the table shows how throughput scales.
+``--workers 1,2,4`` a fresh stack per count, so the table shows how throughput scales;
+``--code A,B,A,B`` runs those git revisions one after another for a before/after.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from bench_stack import (
     Bench,
     add_stack_options,
     bench_stack,
+    code_rounds,
     report,
     worker_counts,
 )
@@ -100,17 +102,26 @@ async def ceiling_phase(bench: Bench, workflows: int, activities_each: int) -> d
 
 async def run(options: argparse.Namespace) -> int:
     results = []
-    for workers in worker_counts(options.workers):
-        async with bench_stack(options, workers) as bench:
-            campaigns = await campaigns_phase(bench, options)
-            each = max(1, round(campaigns["activities"] / options.campaigns))
-            ceiling = await ceiling_phase(bench, options.campaigns, each)
-        ratio = campaigns["activities_per_second"] / ceiling["activities_per_second"]
-        results.append(
-            {"workers": workers, "campaigns": campaigns, "ceiling": ceiling, "ratio": ratio}
-        )
+    for code in code_rounds(options.code):
+        for workers in worker_counts(options.workers):
+            stack = bench_stack(options, workers, code_dir=code.code_dir, label=code.label)
+            async with stack as bench:
+                campaigns = await campaigns_phase(bench, options)
+                each = max(1, round(campaigns["activities"] / options.campaigns))
+                ceiling = await ceiling_phase(bench, options.campaigns, each)
+            ratio = campaigns["activities_per_second"] / ceiling["activities_per_second"]
+            results.append(
+                {
+                    "code": code.name,
+                    "workers": workers,
+                    "campaigns": campaigns,
+                    "ceiling": ceiling,
+                    "ratio": ratio,
+                }
+            )
     rows = [
         [
+            r["code"],
             r["workers"],
             f"{r['campaigns']['closed']}/{r['campaigns']['campaigns']}",
             r["campaigns"]["seconds"],
@@ -122,7 +133,7 @@ async def run(options: argparse.Namespace) -> int:
         ]
         for r in results
     ]
-    header = ["workers", "closed", "s", "campaigns/s", "activities/s"]
+    header = ["code", "workers", "closed", "s", "campaigns/s", "activities/s"]
     header += ["ceiling wf/s", "ceiling act/s", "ratio"]
     title = f"campaigns: {options.campaigns} x {options.duration} s, {options.engagers} engagers"
     report(title, header, rows, options.json, {"options": vars(options), "runs": results})
@@ -137,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     add("--duration", type=int, default=60, help="campaign length, s (the API's minimum: 60)")
     add("--poll-interval", type=int, default=10, help="engagement poll, s (minimum: 10)")
     add("--engagers", type=int, default=20, help="each likes the first post once")
+    add("--code", help="git revisions to run, one after another (default: the work tree)")
     add_stack_options(parser, "campaigns-bench.json")
     options = parser.parse_args(argv)
     return asyncio.run(run(options))

@@ -23,15 +23,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import uuid
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from bench_stack import LIKE_RATE, Bench, add_stack_options, bench_stack, report, worker_counts
+from bench_stack import (
+    LIKE_RATE,
+    Bench,
+    add_stack_options,
+    bench_stack,
+    code_rounds,
+    report,
+    worker_counts,
+)
 from chain_figures import chain_payouts
-from chaos_stack import snapshot
 from chaos_world import _ok
 from history_steps import activity_steps, summary
 
@@ -119,31 +124,21 @@ async def run(options: argparse.Namespace) -> int:
     ledgers = parse_list(options.ledger, LEDGERS, "--ledger")
     databases = parse_list(options.database, DATABASES, "--database")
     [workers] = worker_counts(options.workers)
-    codes: list[str | None] = [None]
-    if options.code:
-        codes = [c.strip() for c in options.code.split(",")]
-    code_root = Path(tempfile.mkdtemp(prefix="campaigns-bench-code-"))
     results: dict[str, dict[str, Any]] = {}
-    code_dirs: dict[str, Path] = {}
-    for round_, code in enumerate(codes, start=1):
-        code_dir = None
-        if code:  # a revision named again (before,after,before,after) is unpacked once
-            code_dir = code_dirs.get(code) or snapshot(code, code_root / code)
-            code_dirs[code] = code_dir
-        again = f" #{round_}" if code and codes.count(code) > 1 else ""
+    for code in code_rounds(options.code):
         for ledger in ledgers:
             for database in databases:
-                name = f"{code + again + ' ' if code else ''}{database} {ledger}"
+                name = f"{code.name + ' ' if code.revision else ''}{database} {ledger}"
                 async with bench_stack(
                     options,
                     workers,
                     sqlite=database == "sqlite",
                     ledger=ledger,
-                    code_dir=code_dir,
-                    label=f"{code}{again.replace(' #', '-')}-" if code else "",
+                    code_dir=code.code_dir,
+                    label=code.label,
                 ) as bench:
                     results[name] = {
-                        "code": f"{code}{again}" if code else "work tree",
+                        "code": code.name,
                         "database": database,
                         "ledger": ledger,
                         **await one_run(bench, options),
