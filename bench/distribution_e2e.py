@@ -92,6 +92,7 @@ async def one_run(bench: Bench, options: argparse.Namespace) -> dict[str, Any]:
         "status": final["status"],
         "recipients": final["rewards"]["recipients"],
         "running_to_closed_s": (closed_at - began).total_seconds() if closed_at else None,
+        "left_running_at": began.isoformat(),  # to line up other readings (CPU, logs)
         "phases_s": phases,
         # What Temporal's history says each activity took after the campaign left running.
         "steps": summary(await activity_steps(bench.client, final["workflow_id"], began)),

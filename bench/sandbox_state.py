@@ -44,7 +44,6 @@ class JsonSnapshotStore(SandboxStore):
         ledger.dirty.update({("wallet", k) for k in ledger.wallets})
         ledger.dirty.update({("escrow", k) for k in ledger.escrows})
         ledger.dirty.update({("operation", k) for k in ledger.operations})
-        ledger.dirty.update({("transfer", str(i)) for i in range(len(ledger.transfers))})
         return super().rows(x, ledger)
 
     def save(self, rows: list[tuple[str, str, str | None]]) -> None:

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sandbox.ledger_book import LedgerBook, LedgerEscrow, Operation, TransferRecord
+from sandbox.ledger_book import LedgerBook, LedgerEscrow, Operation, TransferRecord, transfer_of
 from sandbox.x_media import MediaUpload
 from sandbox.x_world import XPost, XUser, XWorld
 
@@ -71,8 +71,6 @@ def _ledger_document(ledger: LedgerBook, kind: str, key: str) -> dict[str, Any] 
         return _fields(ledger.escrows[key]) if key in ledger.escrows else None
     if kind == "operation":
         return _fields(ledger.operations[key]) if key in ledger.operations else None
-    if kind == "transfer":
-        return _fields(ledger.transfers[int(key)])
     raise ValueError(f"unknown ledger kind {kind!r}")
 
 
@@ -163,11 +161,16 @@ class SandboxStore:
             revoked=set(docs("revoked")),
         )
         ledger = LedgerBook()
-        transfers = sorted(docs("transfer").items(), key=lambda item: int(item[0]))
+        escrows = {key: LedgerEscrow(**d) for key, d in docs("escrow").items()}
+        operations = [Operation(**_dated(d)) for d in docs("operation").values()]
+        # Files from before transfers were rebuilt from their operations still hold them.
+        saved = {d["id"]: TransferRecord(**_dated(d)) for d in docs("transfer").values()}
+        in_order = sorted(operations, key=lambda op: int(op.id.split("-", 1)[1]))
+        transfers = [saved.get(op.id) or transfer_of(op, escrows[op.escrow_id]) for op in in_order]
         ledger.restore(
             wallets={account: int(d["balance"]) for account, d in docs("wallet").items()},
-            escrows=[LedgerEscrow(**d) for d in docs("escrow").values()],
-            operations=[Operation(**_dated(d)) for d in docs("operation").values()],
-            transfers=[TransferRecord(**_dated(d)) for _, d in transfers],
+            escrows=list(escrows.values()),
+            operations=operations,
+            transfers=[t for t in transfers if t is not None],
         )
         return x, ledger

@@ -4,9 +4,11 @@ forgets an effect nor repeats one (a repeated ledger key, a duplicate text, a re
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -113,6 +115,32 @@ async def test_a_restarted_sandbox_has_the_same_world_and_repeats_nothing(tmp_pa
         public = metrics.json()["data"]["public_metrics"]
         # The engager's like and reply, plus the owner's reply above.
         assert (public["like_count"], public["reply_count"]) == (1, 2)
+
+
+async def test_transfers_are_rebuilt_from_their_operations_and_old_files_still_load(
+    tmp_path: Path,
+) -> None:
+    """The state file keeps a payout as its operation (and the wallet it credited), not a
+    third document: a restart lists the same ground truth. A file written before that, with
+    its transfer rows, lists them as they were saved."""
+    state_file = tmp_path / "sandbox.db"
+    async with sandbox_on(state_file) as first:
+        await seed_campaign_world(first)
+        truth = await first.transfers()
+    assert [t["kind"] for t in truth] == ["lock", "payout"]
+    with sqlite3.connect(state_file) as db:
+        kinds = {kind for (kind,) in db.execute("SELECT DISTINCT kind FROM entities")}
+        assert "transfer" not in kinds and {"operation", "wallet", "escrow"} <= kinds
+        # As a sandbox from before saved them: one row per transfer, by position.
+        for position, transfer in enumerate(truth):
+            doc = dict(transfer)
+            doc["from_"] = doc.pop("from")  # the dataclass's field name, as it was saved
+            db.execute(
+                "INSERT INTO entities VALUES ('transfer', ?, ?)", (str(position), json.dumps(doc))
+            )
+
+    async with sandbox_on(state_file) as second:
+        assert await second.transfers() == truth
 
 
 async def test_every_answered_change_is_on_disk_before_the_answer(tmp_path: Path) -> None:
