@@ -266,6 +266,24 @@ async def test_a_reply_x_indexed_late_is_read_by_the_next_poll(db: Engine) -> No
     assert polled.replies == 2
 
 
+async def test_an_attempt_that_began_before_the_mark_does_not_move_it_back(db: Engine) -> None:
+    """A slow attempt that ends after a newer one (a retry running beside it) must not pull
+    the mark back: the next poll would read again what the newer one already read."""
+    ahead = datetime.now(UTC) + timedelta(minutes=5)
+    async with polled_campaign(db, awareness_spec()) as campaign:
+        campaign.stack.register("2001")
+        await campaign.engage({"user_id": "2001", "kind": "reply", "text": "hello"})
+        with Session(db) as session:
+            campaign_row = session.get(Campaign, campaign.campaign_id)
+            assert campaign_row is not None
+            campaign_row.replies_read_at = ahead  # a newer attempt already moved it here
+            session.add(campaign_row)
+            session.commit()
+        await campaign.poll()
+
+    assert replies_read_at(db, campaign.campaign_id) == ahead
+
+
 async def test_a_campaign_whose_last_read_is_beyond_x_reach_reads_everything(db: Engine) -> None:
     """A campaign paused for eight days: X refuses a start_time before seven days ago, so the
     next poll reads every reply X still has instead of failing the read."""
