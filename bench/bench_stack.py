@@ -37,6 +37,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "CAMPAIGNS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 NOOP_TASK_QUEUE = "bench-noop"
+NOOP_PART = "noop-worker-"
 LIKE_RATE = 10
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -245,8 +246,15 @@ class Bench:
 
     def worker_rss_mb(self) -> list[float]:
         """Each campaign worker's resident set, from /proc (VmRSS)."""
+        return self.rss_mb(self.stack.worker_names)
+
+    def noop_worker_rss_mb(self) -> list[float]:
+        """Each no-op bench worker's resident set: the SDK and bare workflows alone."""
+        return self.rss_mb([name for name in self.stack.parts if name.startswith(NOOP_PART)])
+
+    def rss_mb(self, parts: Sequence[str]) -> list[float]:
         sizes = []
-        for part in self.stack.worker_names:
+        for part in parts:
             process = self.stack.parts[part].process
             assert process is not None
             status = Path(f"/proc/{process.pid}/status").read_text()
@@ -289,7 +297,7 @@ async def bench_stack(
         for k in range(1, workers + 1):
             argv = [sys.executable, str(BENCH_DIR / "noop_worker.py"), "--address"]
             argv += [stack.temporal_address, "--task-queue", NOOP_TASK_QUEUE]
-            stack.start_part(f"noop-worker-{k}", argv)
+            stack.start_part(f"{NOOP_PART}{k}", argv)
         client = await Client.connect(stack.temporal_address)
         async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200)) as http:
             api = Api(http, stack.api_url, stack.sandbox_url, concurrency)

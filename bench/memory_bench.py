@@ -1,9 +1,14 @@
-"""The campaign worker's resident memory (VmRSS from /proc) with N campaigns running.
+"""The campaign worker's resident memory (VmRSS from /proc) with N campaigns running, beside
+what the same number of bare workflows costs the SDK alone in the same run.
 
     .venv/bin/python bench/memory_bench.py [--campaigns 1000]
 
 Publishes N hour-long campaigns through the API (bench/api_bench.py's setup), waits until all
 are running, and reads each worker's RSS; the figure to hold is the largest. Target: 300 MB.
+Then starts N bare workflows (no database, no HTTP: bench/bench_workflows.py) on the no-op
+worker of the same server, has each answer a query (so each has run its first task and sits in
+the sticky cache, as the campaigns do) and reads that worker's RSS: the floor a cached
+workflow costs, to set against what a cached campaign costs.
 """
 
 from __future__ import annotations
@@ -11,31 +16,102 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TypeVar
 
 from api_bench import running_campaigns
-from bench_stack import add_stack_options, bench_stack, code_rounds, report, worker_counts
+from bench_stack import (
+    NOOP_TASK_QUEUE,
+    Bench,
+    add_stack_options,
+    bench_stack,
+    code_rounds,
+    report,
+    worker_counts,
+)
+from bench_workflows import QueryableWorkflow
+from temporalio.client import WorkflowHandle
 
 TARGET_MB = 300.0
+# Calls to Temporal in flight at once: far below the server's ~1,200 open polls a namespace.
+CONCURRENT_CALLS = 50
+
+T = TypeVar("T")
+
+
+async def bounded(calls: list[Callable[[], Awaitable[T]]], limit: int) -> list[T]:
+    gate = asyncio.Semaphore(limit)
+
+    async def one(call: Callable[[], Awaitable[T]]) -> T:
+        async with gate:
+            return await call()
+
+    return await asyncio.gather(*(one(call) for call in calls))
+
+
+async def bare_workflows_rss(bench: Bench, n: int) -> tuple[list[float], list[float]]:
+    """The no-op workers' RSS before and after ``n`` bare workflows are cached there."""
+    idle = bench.noop_worker_rss_mb()
+
+    def start() -> Awaitable[WorkflowHandle[QueryableWorkflow, None]]:
+        workflow_id = f"memory-floor-{uuid.uuid4()}"
+        return bench.client.start_workflow(
+            QueryableWorkflow.run, id=workflow_id, task_queue=NOOP_TASK_QUEUE
+        )
+
+    handles = await bounded([start] * n, CONCURRENT_CALLS)
+    # A query is answered after the workflow's first task: every one is then in the cache.
+    await bounded([partial(h.query, QueryableWorkflow.status) for h in handles], CONCURRENT_CALLS)
+    loaded = bench.noop_worker_rss_mb()
+    await bounded([partial(h.signal, QueryableWorkflow.finish) for h in handles], CONCURRENT_CALLS)
+    return idle, loaded
+
+
+def kb_each(idle: list[float], loaded: list[float], n: int) -> float:
+    """Resident KB per cached workflow, over every process of the kind."""
+    return 1024 * (sum(loaded) - sum(idle)) / max(n, 1)
 
 
 async def run(options: argparse.Namespace) -> int:
     [workers] = worker_counts(options.workers)
+    n = options.campaigns
     rows, runs = [], []
     for code in code_rounds(options.code):
         async with bench_stack(options, workers, code_dir=code.code_dir, label=code.label) as bench:
             idle = bench.worker_rss_mb()
-            await running_campaigns(bench, options.campaigns)
+            await running_campaigns(bench, n)
             loaded = bench.worker_rss_mb()
+            floor_idle, floor_loaded = await bare_workflows_rss(bench, n)
         peak = max(loaded)
         met = "yes" if peak <= TARGET_MB else f"no, by {peak - TARGET_MB:.0f} MB"
+        campaign_kb = kb_each(idle, loaded, n)
         rows += [
-            [code.name, f"worker {k + 1}", idle[k], loaded[k], TARGET_MB, met]
+            [code.name, f"worker {k + 1}", idle[k], loaded[k], campaign_kb, TARGET_MB, met]
             for k in range(len(loaded))
         ]
-        runs.append({"code": code.name, "rss_mb_idle": idle, "rss_mb_running": loaded})
+        floor_kb = kb_each(floor_idle, floor_loaded, n)
+        rows += [
+            [code.name, f"no-op worker {k + 1}", floor_idle[k], floor_loaded[k], floor_kb, "", ""]
+            for k in range(len(floor_loaded))
+        ]
+        runs.append(
+            {
+                "code": code.name,
+                "rss_mb_idle": idle,
+                "rss_mb_running": loaded,
+                "kb_per_cached_campaign": campaign_kb,
+                "bare_workflows": {
+                    "rss_mb_idle": floor_idle,
+                    "rss_mb_running": floor_loaded,
+                    "kb_per_cached_workflow": floor_kb,
+                },
+            }
+        )
     doc = {"options": vars(options), **runs[-1], "runs": runs, "target_mb": TARGET_MB}
-    title = f"memory: {options.campaigns} campaigns running"
-    header = ["code", "process", "idle MB", "running MB", "target MB", "met"]
+    title = f"memory: {n} campaigns running; then {n} bare workflows on the no-op worker"
+    header = ["code", "process", "idle MB", "running MB", "KB each", "target MB", "met"]
     report(title, header, rows, options.json, doc)
     return 0
 

@@ -145,6 +145,13 @@ def test_memory_bench_reads_the_worker_rss(outcomes: dict[str, Outcome]) -> None
     doc = finished(outcomes, "memory", "running MB")
     [rss] = doc["rss_mb_running"]
     assert 20 < rss < 4000
+    assert math.isfinite(doc["kb_per_cached_campaign"])
+    # The floor beside it: the no-op worker, read after its bare workflows were cached.
+    floor = doc["bare_workflows"]
+    [floor_rss] = floor["rss_mb_running"]
+    assert 20 < floor_rss < 4000
+    assert math.isfinite(floor["kb_per_cached_workflow"])
+    assert "no-op worker 1" in outcomes["memory"].stdout
 
 
 @pytest.mark.parametrize(
