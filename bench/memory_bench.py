@@ -16,14 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import uuid
-from collections.abc import Awaitable, Callable
-from functools import partial
-from typing import TypeVar
 
-from api_bench import running_campaigns
+from api_bench import finish, queryable_workflows, running_campaigns
 from bench_stack import (
-    NOOP_TASK_QUEUE,
     Bench,
     add_stack_options,
     bench_stack,
@@ -31,41 +26,16 @@ from bench_stack import (
     report,
     worker_counts,
 )
-from bench_workflows import QueryableWorkflow
-from temporalio.client import WorkflowHandle
 
 TARGET_MB = 300.0
-# Calls to Temporal in flight at once: far below the server's ~1,200 open polls a namespace.
-CONCURRENT_CALLS = 50
-
-T = TypeVar("T")
-
-
-async def bounded(calls: list[Callable[[], Awaitable[T]]], limit: int) -> list[T]:
-    gate = asyncio.Semaphore(limit)
-
-    async def one(call: Callable[[], Awaitable[T]]) -> T:
-        async with gate:
-            return await call()
-
-    return await asyncio.gather(*(one(call) for call in calls))
 
 
 async def bare_workflows_rss(bench: Bench, n: int) -> tuple[list[float], list[float]]:
     """The no-op workers' RSS before and after ``n`` bare workflows are cached there."""
     idle = bench.noop_worker_rss_mb()
-
-    def start() -> Awaitable[WorkflowHandle[QueryableWorkflow, None]]:
-        workflow_id = f"memory-floor-{uuid.uuid4()}"
-        return bench.client.start_workflow(
-            QueryableWorkflow.run, id=workflow_id, task_queue=NOOP_TASK_QUEUE
-        )
-
-    handles = await bounded([start] * n, CONCURRENT_CALLS)
-    # A query is answered after the workflow's first task: every one is then in the cache.
-    await bounded([partial(h.query, QueryableWorkflow.status) for h in handles], CONCURRENT_CALLS)
+    handles = await queryable_workflows(bench.client, n)
     loaded = bench.noop_worker_rss_mb()
-    await bounded([partial(h.signal, QueryableWorkflow.finish) for h in handles], CONCURRENT_CALLS)
+    await finish(handles)
     return idle, loaded
 
 
