@@ -89,6 +89,17 @@ async def wait_until(
         await asyncio.sleep(interval)
 
 
+class PartExited(RuntimeError):
+    """A part of the stack exited while the stack waited for it to answer."""
+
+    def __init__(self, name: str, returncode: int, log_tail: str) -> None:
+        super().__init__(
+            f"{name} exited with code {returncode} before answering; its log ends:\n{log_tail}"
+        )
+        self.name = name
+        self.returncode = returncode
+
+
 @dataclass
 class Part:
     """One child process; ``starts`` counts its incarnations (each has its own log)."""
@@ -248,6 +259,20 @@ class ChaosStack:
         argv = [str(find_binary("temporal")), "workflow", "count", "--query", query]
         return await run_command([*argv, "--address", self.temporal_address]) == 0
 
+    async def part_answers(self, name: str, url: str) -> bool:
+        """``url`` answers 200; a part that has exited will never answer, so that is an error
+        at once, carrying the end of its log (a port taken since ``free_port``, a bad setting),
+        not a wait until the deadline with the log deleted afterwards."""
+        process = self.parts[name].process
+        if process is not None and process.poll() is not None:
+            raise PartExited(name, process.returncode, self.log_tail(name))
+        return await self.http_answers(url)
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        log = self.state_dir / "logs" / f"{name}-{self.parts[name].starts}.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
     async def http_answers(self, url: str) -> bool:
         try:
             async with httpx.AsyncClient(timeout=2) as http:
@@ -276,7 +301,9 @@ class ChaosStack:
         self.start_part("api", self._profiled("api", [*python, "api"]))
         await self._sandbox_ready()
         await wait_until(
-            "the API", lambda: self.http_answers(f"{self.api_url}/readyz"), PART_READY_SECONDS
+            "the API",
+            lambda: self.part_answers("api", f"{self.api_url}/readyz"),
+            PART_READY_SECONDS,
         )
 
     def _profiled(self, name: str, argv: list[str]) -> list[str]:
@@ -290,7 +317,7 @@ class ChaosStack:
     async def _sandbox_ready(self) -> None:
         await wait_until(
             "the sandbox",
-            lambda: self.http_answers(f"{self.sandbox_url}/sandbox/faults"),
+            lambda: self.part_answers("sandbox", f"{self.sandbox_url}/sandbox/faults"),
             PART_READY_SECONDS,
         )
 

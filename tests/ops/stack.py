@@ -19,9 +19,9 @@ import pytest
 # bench/ is a folder of scripts that import each other by bare name (chaos_stack), not a
 # package: put it on the path the way running one of them does.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from chaos_stack import ChaosStack, free_port
+from chaos_stack import ChaosStack, PartExited, free_port
 
-__all__ = ["ChaosStack", "free_port"]
+__all__ = ["ChaosStack", "PartExited", "free_port"]
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "CAMPAIGNS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
