@@ -252,6 +252,23 @@ class Bench:
         """Each no-op bench worker's resident set: the SDK and bare workflows alone."""
         return self.rss_mb([name for name in self.stack.parts if name.startswith(NOOP_PART)])
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds (user + system, from /proc) used so far by each part of the stack that
+        is running, by this process ("bench") and by every PostgreSQL process of the machine
+        together ("postgres")."""
+        used = {
+            name: _cpu_seconds_of(part.process.pid)
+            for name, part in self.stack.parts.items()
+            if part.process is not None and part.process.poll() is None
+        }
+        used["bench"] = time.process_time()  # this process: the clients driving the run
+        used["postgres"] = sum(
+            _cpu_seconds_of(int(entry.name))
+            for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and _command_of(entry) == "postgres"
+        )
+        return used
+
     def rss_mb(self, parts: Sequence[str]) -> list[float]:
         sizes = []
         for part in parts:
@@ -263,6 +280,28 @@ class Bench:
             )
             sizes.append(kb / 1024)
         return sizes
+
+
+def _command_of(proc_entry: Path) -> str:
+    try:
+        return (proc_entry / "comm").read_text().strip()
+    except OSError:  # gone meanwhile
+        return ""
+
+
+def _cpu_seconds_of(pid: int) -> float:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # gone meanwhile
+        return 0.0
+    # Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each part used between two ``Bench.cpu_seconds`` readings."""
+    return {name: round(after[name] - before.get(name, 0.0), 2) for name in after}
 
 
 @asynccontextmanager

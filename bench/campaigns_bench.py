@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import sys
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 from bench_stack import (
@@ -27,10 +29,13 @@ from bench_stack import (
     add_stack_options,
     bench_stack,
     code_rounds,
+    cpu_used,
+    percentile,
     report,
     worker_counts,
 )
 from bench_workflows import SequentialActivitiesWorkflow
+from chaos_world import _ok
 
 # The SDK names the histogram with or without its unit, depending on the runtime's options.
 ACTIVITY_COUNTERS = (
@@ -56,6 +61,7 @@ async def campaigns_phase(bench: Bench, options: argparse.Namespace) -> dict[str
     await bench.participants([u for group in users for u in group])
     ids = await bench.drafts(owner, n, options.duration, options.poll_interval, budget)
     before = await activities_done(bench)
+    cpu_before = bench.cpu_seconds()
     started = time.monotonic()
 
     await asyncio.gather(*(bench.publish(owner, c) for c in ids))
@@ -64,9 +70,13 @@ async def campaigns_phase(bench: Bench, options: argparse.Namespace) -> dict[str
     timeout = options.duration + SETTLE_SECONDS
     ended = await bench.wait_for_count(("closed", "cancelled", "failed"), n, timeout)
     elapsed = ended - started
+    cpu = cpu_used(cpu_before, bench.cpu_seconds())
     activities = await activities_done(bench) - before
     closed = await bench.count(("closed",))
+    phases = await timeline_phases(bench, owner, ids, started)
     return {
+        "phases": phases,
+        "cpu_seconds": cpu,
         "campaigns": n,
         "closed": closed,
         "seconds": elapsed,
@@ -76,7 +86,38 @@ async def campaigns_phase(bench: Bench, options: argparse.Namespace) -> dict[str
     }
 
 
+def spread(values: list[float]) -> dict[str, float]:
+    return {"p50": percentile(values, 50), "p99": percentile(values, 99), "max": max(values)}
+
+
+async def timeline_phases(
+    bench: Bench, owner: Any, ids: list[str], started: float
+) -> dict[str, Any]:
+    """Per campaign, from its timeline (the database, no Temporal): when each status began,
+    in seconds after the first publish, and the p50/p99/max of each step's length."""
+    wall_started = time.time() - (time.monotonic() - started)
+    steps: dict[str, list[float]] = {}
+    firsts: dict[str, list[float]] = {}
+    for campaign_id in ids:
+        path = f"/v1/campaigns/{campaign_id}/timeline"
+        events = _ok(await bench.api.api("GET", path, owner.api_key), "timeline")["events"]
+        began: dict[str, float] = {}
+        for event in events:
+            at = datetime.fromisoformat(event["at"]).timestamp() - wall_started
+            began.setdefault(event["status"], at)
+        for status, at in began.items():
+            firsts.setdefault(status, []).append(at)
+        order = sorted(began.items(), key=lambda item: item[1])
+        for (status, at), (_, after) in itertools.pairwise(order):
+            steps.setdefault(status, []).append(after - at)
+    return {
+        "began_s": {status: spread(v) for status, v in firsts.items()},
+        "lasted_s": {status: spread(v) for status, v in steps.items()},
+    }
+
+
 async def ceiling_phase(bench: Bench, workflows: int, activities_each: int) -> dict[str, Any]:
+    cpu_before = bench.cpu_seconds()
     started = time.monotonic()
     handles = await asyncio.gather(
         *(
@@ -92,6 +133,7 @@ async def ceiling_phase(bench: Bench, workflows: int, activities_each: int) -> d
     await asyncio.gather(*(h.result() for h in handles))
     elapsed = time.monotonic() - started
     return {
+        "cpu_seconds": cpu_used(cpu_before, bench.cpu_seconds()),
         "workflows": workflows,
         "activities_each": activities_each,
         "seconds": elapsed,
@@ -137,8 +179,21 @@ async def run(options: argparse.Namespace) -> int:
     header += ["ceiling wf/s", "ceiling act/s", "ratio"]
     title = f"campaigns: {options.campaigns} x {options.duration} s, {options.engagers} engagers"
     report(title, header, rows, options.json, {"options": vars(options), "runs": results})
+    for r in results:
+        print_where_the_time_went(r)
     failed = [r for r in results if r["campaigns"]["closed"] != r["campaigns"]["campaigns"]]
     return 1 if failed else 0
+
+
+def print_where_the_time_went(result: dict[str, Any]) -> None:
+    campaigns, ceiling = result["campaigns"], result["ceiling"]
+    print(f"{result['code']}, {result['workers']} worker(s): each status lasted (s, p50/p99)")
+    for status, spread in campaigns["phases"]["lasted_s"].items():
+        print(f"  {status:<13} {spread['p50']:7.2f} {spread['p99']:7.2f}")
+    for phase in (campaigns, ceiling):
+        name = "campaigns" if phase is campaigns else "ceiling"
+        used = ", ".join(f"{part} {s:.1f}" for part, s in phase["cpu_seconds"].items() if s)
+        print(f"  CPU seconds, {name} ({phase['seconds']:.1f} s): {used}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -112,6 +112,13 @@ def test_campaigns_bench_reports_throughput_beside_the_ceiling_for_each_worker_c
         assert ceiling["workflows"] == 3
         assert ceiling["activities_each"] == round(campaigns["activities"] / 3)
         assert 0 < run["ratio"] < 10
+        # Where the time went: each campaign ran its 60 s, and every part of the stack worked.
+        lasted = campaigns["phases"]["lasted_s"]
+        assert lasted["running"]["p50"] >= 59
+        assert {"publishing", "closing", "distributing"} <= lasted.keys()
+        for part in ("temporal", "worker", "sandbox", "api"):
+            assert campaigns["cpu_seconds"][part] > 0, part
+        assert ceiling["cpu_seconds"]["noop-worker-1"] > 0
 
 
 def test_timers_bench_reports_close_lateness_beside_bare_timer_skew(
