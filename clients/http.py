@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 
-from clients.http_transport import pooled_transport
 from clients.ports import PermanentError, RateLimited, RetryableError
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=10.0)
@@ -28,7 +27,7 @@ def make_http_client(
     """One client per process (worker, API): pooled connections, bounded, with timeouts."""
     return httpx.AsyncClient(
         timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
-        transport=pooled_transport(limits or DEFAULT_LIMITS),
+        limits=limits or DEFAULT_LIMITS,
         headers={"user-agent": user_agent},
         follow_redirects=False,
     )
