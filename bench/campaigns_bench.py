@@ -159,6 +159,10 @@ async def run(options: argparse.Namespace) -> int:
                     "campaigns": campaigns,
                     "ceiling": ceiling,
                     "ratio": ratio,
+                    "cpu_ms_per_activity": {
+                        "campaigns": cpu_ms_per_activity(campaigns, campaigns["activities"]),
+                        "ceiling": cpu_ms_per_activity(ceiling, options.campaigns * each),
+                    },
                 }
             )
     rows = [
@@ -194,6 +198,17 @@ def print_where_the_time_went(result: dict[str, Any]) -> None:
         name = "campaigns" if phase is campaigns else "ceiling"
         used = ", ".join(f"{part} {s:.1f}" for part, s in phase["cpu_seconds"].items() if s)
         print(f"  CPU seconds, {name} ({phase['seconds']:.1f} s): {used}")
+    ms = result["cpu_ms_per_activity"]
+    print(
+        f"  CPU per activity, every part together: campaigns {ms['campaigns']:.1f} ms, "
+        f"ceiling {ms['ceiling']:.1f} ms; on a machine whose cores are all busy the ratio "
+        f"cannot pass {100 * ms['ceiling'] / ms['campaigns']:.0f} %"
+    )
+
+
+def cpu_ms_per_activity(phase: dict[str, Any], activities: float) -> float:
+    used: dict[str, float] = phase["cpu_seconds"]
+    return 1000 * sum(used.values()) / max(activities, 1)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -119,6 +119,7 @@ def test_campaigns_bench_reports_throughput_beside_the_ceiling_for_each_worker_c
         for part in ("temporal", "worker", "sandbox", "api"):
             assert campaigns["cpu_seconds"][part] > 0, part
         assert ceiling["cpu_seconds"]["noop-worker-1"] > 0
+        assert 0 < run["cpu_ms_per_activity"]["ceiling"] < run["cpu_ms_per_activity"]["campaigns"]
 
 
 def test_timers_bench_reports_close_lateness_beside_bare_timer_skew(
