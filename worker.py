@@ -257,8 +257,9 @@ async def _run_until_cancelled(worker: Worker, log: Any, grace_seconds: float) -
         raise
 
 
-async def _run_until_signalled(settings: Settings) -> None:
-    """As ``campaigns worker`` does: SIGINT/SIGTERM cancel the run, which drains the worker."""
+async def run_until_signalled(settings: Settings) -> None:
+    """Run the worker (``campaigns worker``, ``python worker.py``); SIGINT/SIGTERM cancel the
+    run, which drains it."""
     task = asyncio.ensure_future(run_worker(settings))
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
@@ -269,7 +270,7 @@ async def _run_until_signalled(settings: Settings) -> None:
 
 
 def main() -> None:
-    asyncio.run(_run_until_signalled(get_settings()))
+    asyncio.run(run_until_signalled(get_settings()))
 
 
 if __name__ == "__main__":

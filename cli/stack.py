@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -26,7 +25,7 @@ from cli.preflight import Endpoint, StackError, ensure_ports_free
 from cli.processes import stopping_on_sigterm_exits_zero
 from core.config import Settings, SettingsError, get_settings
 from core.devserver import MissingBinary
-from core.logging import configure_logging, get_logger
+from core.logging import configure_logging
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -138,27 +137,15 @@ def api() -> None:
     serve_asgi_factory("api.main:create_app", endpoint, settings)
 
 
-async def run_until_signalled(work: Coroutine[Any, Any, None]) -> None:
-    """Run ``work``; SIGINT/SIGTERM cancel it, so ``async with Worker`` shuts down gracefully."""
-    task = asyncio.ensure_future(work)
-    loop = asyncio.get_running_loop()
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signal_number, task.cancel)
-    try:
-        await task
-    except asyncio.CancelledError:
-        get_logger("campaigns.worker").info("worker stopped")
-
-
 @one_line_errors
 def worker() -> None:
     """Run a worker on CAMPAIGNS_TASK_QUEUE against CAMPAIGNS_TEMPORAL_ADDRESS."""
     settings = load_settings("worker")
     # Imported here: the worker pulls in every workflow and activity, which other commands
     # do not need.
-    from worker import run_worker
+    from worker import run_until_signalled
 
-    asyncio.run(run_until_signalled(run_worker(settings)))
+    asyncio.run(run_until_signalled(settings))
 
 
 @one_line_errors
