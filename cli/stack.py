@@ -87,21 +87,34 @@ def migrate() -> None:
     typer.echo(f"database {safe_url(settings.database_url)} is at the latest schema")
 
 
+# An idle keep-alive connection is closed by the client first: a server that closes it first
+# races the client's next request on it, which then dies as a ReadError the client cannot tell
+# from a crash mid-request (uvicorn's default is 5 s, httpx's expiry 5 s, the worker's 30 s;
+# tests/cli/test_keep_alive.py).
+IDLE_CONNECTION_TIMEOUT_SECONDS = 75
+
+
+def asgi_server_options(endpoint: Endpoint, settings: Settings) -> dict[str, Any]:
+    """How ``campaigns api`` and ``campaigns sandbox`` serve their app factory (uvicorn's
+    ``run``/``Config`` keywords)."""
+    # log_config=None: uvicorn's loggers propagate to the root handler configure_logging set.
+    return {
+        "factory": True,
+        "host": endpoint.host,
+        "port": endpoint.port,
+        "log_config": None,
+        "log_level": settings.log_level.lower(),
+        "ws": "websockets-sansio",
+        "timeout_keep_alive": IDLE_CONNECTION_TIMEOUT_SECONDS,
+    }
+
+
 def serve_asgi_factory(
     factory: str | Callable[[], Any], endpoint: Endpoint, settings: Settings
 ) -> None:
     ensure_ports_free([endpoint])
-    # log_config=None: uvicorn's loggers propagate to the root handler configure_logging set.
     with stopping_on_sigterm_exits_zero():
-        uvicorn.run(
-            factory,
-            factory=True,
-            host=endpoint.host,
-            port=endpoint.port,
-            log_config=None,
-            log_level=settings.log_level.lower(),
-            ws="websockets-sansio",
-        )
+        uvicorn.run(factory, **asgi_server_options(endpoint, settings))
 
 
 @one_line_errors
