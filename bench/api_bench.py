@@ -127,17 +127,23 @@ async def api_figures(
 Queryable = WorkflowHandle[QueryableWorkflow, None]
 
 
-async def queryable_workflows(client: Client, n: int) -> list[Queryable]:
-    """``n`` bare workflows on the no-op worker, each of which has answered a query: each has
-    run its first task and sits in that worker's sticky cache, as a running campaign does.
-    At most ``CONCURRENT_CALLS`` calls in flight, far below the server's ~1,200 open polls."""
+async def queryable_workflows(client: Client, n: int, activities: int = 0) -> list[Queryable]:
+    """``n`` bare workflows on the no-op worker, each of which has run ``activities`` no-op
+    activities and answered a query: each sits in that worker's sticky cache, as a running
+    campaign does. At most ``CONCURRENT_CALLS`` calls in flight, far below the server's
+    ~1,200 open polls."""
     gate = asyncio.Semaphore(CONCURRENT_CALLS)
 
     async def started_and_queried() -> Queryable:
         async with gate:
             handle = await client.start_workflow(
-                QueryableWorkflow.run, id=f"queryable-{uuid.uuid4()}", task_queue=NOOP_TASK_QUEUE
+                QueryableWorkflow.run,
+                activities,
+                id=f"queryable-{uuid.uuid4()}",
+                task_queue=NOOP_TASK_QUEUE,
             )
+            if activities:
+                await handle.execute_update(QueryableWorkflow.ready)
             await handle.query(QueryableWorkflow.status)
             return handle
 

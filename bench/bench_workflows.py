@@ -3,7 +3,7 @@ database, no HTTP, so what they measure is the server and the SDK alone."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from devserver_workflows import NoOpWorkflow, SequentialActivitiesWorkflow, do_nothing
@@ -35,19 +35,31 @@ class BareTimerWorkflow:
 
 @workflow.defn
 class QueryableWorkflow:
-    """Waits until told to finish and answers a ``status`` query with a small document: the
-    raw ceiling of the API's ``GET /status`` (the same query and describe, no campaign)."""
+    """Runs ``activities`` no-op activities (none by default), then waits until told to finish
+    and answers a ``status`` query with a small document: the raw ceiling of the API's ``GET
+    /status`` (the same query and describe, no campaign). ``ready`` answers once the
+    activities are done: a memory floor measured at the history length a campaign has."""
 
     def __init__(self) -> None:
         self._finished = False
+        self._ready = False
 
     @workflow.run
-    async def run(self) -> None:
+    async def run(self, activities: int = 0) -> None:
+        for _ in range(activities):
+            await workflow.execute_activity(
+                do_nothing, start_to_close_timeout=timedelta(seconds=30)
+            )
+        self._ready = True
         await workflow.wait_condition(lambda: self._finished)
 
     @workflow.query(name="status")
     def status(self) -> dict[str, Any]:
         return {"status": "running", "paused": False, "posts": {"first": None}}
+
+    @workflow.update
+    async def ready(self) -> None:
+        await workflow.wait_condition(lambda: self._ready)
 
     @workflow.signal
     def finish(self) -> None:

@@ -160,6 +160,13 @@ def test_memory_bench_reads_the_worker_rss(outcomes: dict[str, Outcome]) -> None
     assert 20 < floor_rss < 4000
     assert math.isfinite(floor["kb_per_cached_workflow"])
     assert "no-op worker 1" in outcomes["memory"].stdout
+    # The floor is measured at a campaign's history length: a running campaign has posted,
+    # locked its escrow and recorded each step (dozens of events), and the bare workflows ran
+    # no-op activities until theirs came within one activity's events of that.
+    campaign_events = doc["campaign_history_events"]
+    assert campaign_events > 30
+    assert floor["activities_each"] > 0
+    assert abs(floor["history_events"] - campaign_events) <= 6
 
 
 @pytest.mark.parametrize(
