@@ -35,8 +35,10 @@ from api.temporal_gateway import (
     STATUS_QUERY_TIMEOUT,
     WORKER_ANSWER_TIMEOUT,
     TemporalGateway,
+    no_worker_running,
     temporal_errors,
 )
+from api.worker_presence import no_worker_polls
 from core.contracts import (
     QUERY_STATUS,
     SIGNAL_CANCEL,
@@ -56,6 +58,10 @@ _CLOSED_EXECUTION_STATUS = {
     WorkflowExecutionStatus.TERMINATED: CampaignStatus.FAILED,
     WorkflowExecutionStatus.TIMED_OUT: CampaignStatus.FAILED,
 }
+
+# A query's own rpc_timeout that expired is CANCELLED ("Timeout expired"); a server-side
+# deadline DEADLINE_EXCEEDED.
+_TIMED_OUT = (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED)
 
 # Statuses in which the workflow still acts on a message (closing and distributing are past
 # the point where pause, cancel, extend or top-up mean anything).
@@ -111,7 +117,13 @@ async def readable_status(
     """The document for a reader: the query's answer, else (no worker answered within
     ``STATUS_QUERY_TIMEOUT``, Temporal unreachable) the last recorded one, re-read."""
     try:
-        return await current_status(gateway, sessions, campaign, query_timeout=STATUS_QUERY_TIMEOUT)
+        return await current_status(
+            gateway,
+            sessions,
+            campaign,
+            query_timeout=STATUS_QUERY_TIMEOUT,
+            name_a_missing_worker=False,  # the recorded document answers either way
+        )
     except Problem as problem:
         if problem.status != 503:
             raise
@@ -127,10 +139,12 @@ async def current_status(
     *,
     with_retrying: bool = True,
     query_timeout: timedelta = WORKER_ANSWER_TIMEOUT,
+    name_a_missing_worker: bool = True,
 ) -> StatusAnswerPublic:
     """The campaign's document now; a 503 problem if its worker does not answer within
-    ``query_timeout``. ``with_retrying`` False skips the describe (deciding whether a message
-    fits needs only the status)."""
+    ``query_timeout``, which says "no worker is running" when none polls its task queue
+    (``name_a_missing_worker``: two more calls to Temporal, bounded). ``with_retrying`` False
+    skips the describe (deciding whether a message fits needs only the status)."""
     if campaign.workflow_id is None or _is_terminal(campaign.status):
         return recorded_document(campaign)
     client = await gateway.client()
@@ -156,6 +170,12 @@ async def current_status(
             except WorkflowQueryRejectedError as rejected:
                 execution_status = rejected.status
             except RPCError as error:
+                if (
+                    name_a_missing_worker
+                    and error.status in _TIMED_OUT
+                    and await no_worker_polls(client, campaign.workflow_id)
+                ):
+                    raise no_worker_running(campaign.id) from error
                 if error.status != RPCStatusCode.NOT_FOUND:
                     raise
     finally:

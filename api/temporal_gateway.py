@@ -148,7 +148,7 @@ def temporal_errors(campaign_id: str) -> Iterator[None]:
         if error.status == RPCStatusCode.FAILED_PRECONDITION and no_poller:
             # Nothing has polled the task queue for a while: the worker is down, not the
             # campaign in the wrong state.
-            raise unavailable(f"campaign {campaign_id}: no worker is running for it") from error
+            raise no_worker_running(campaign_id) from error
         if error.status in (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.ALREADY_EXISTS):
             raise conflict(f"campaign {campaign_id}: {error.message}") from error
         if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
@@ -160,3 +160,7 @@ def temporal_errors(campaign_id: str) -> Iterator[None]:
         raise unavailable(f"Temporal refused the call: {error.message}") from error
     except TemporalError as error:
         raise unavailable(f"Temporal error: {error}") from error
+
+
+def no_worker_running(campaign_id: str) -> Problem:
+    return unavailable(f"campaign {campaign_id}: no worker is running for it")

@@ -36,9 +36,10 @@ from core.contracts import workflow_id_for
 
 TARGET_MB = 300.0
 HISTORY_SAMPLE = 50
-# A bare workflow's history: started and its first workflow task (4 events), then 6 for each
-# activity (scheduled, started, completed and the workflow task that follows).
-BARE_START_EVENTS = 4
+# A bare workflow's history: started, its first workflow task and the ``ready`` update's
+# accepted and completed (6 events), then 6 for each activity (scheduled, started, completed
+# and the workflow task that follows): 10 activities made 66 events.
+BARE_START_EVENTS = 6
 EVENTS_PER_BARE_ACTIVITY = 6
 
 

@@ -18,8 +18,8 @@ from tests.api.load_stack import new_draft, new_owner_key, serve_api
 
 pytestmark = pytest.mark.slow
 
-# The longest wait on Temporal a request makes (a status query for a message: 10 s) and some
-# scheduling; far from "forever".
+# The longest wait on Temporal a request makes (a status query for a message: 10 s, then up
+# to 2 s asking who polls its task queue) and some scheduling; far from "forever".
 BOUND = 15.0
 
 
