@@ -60,6 +60,11 @@ async def run_capture(argv: Sequence[str]) -> tuple[int, str]:
     return process.returncode, process.stdout.read().decode()
 
 
+# What ``campaigns api|sandbox`` (cli/preflight.py) and uvicorn say when a port is taken.
+PORT_TAKEN = "already in use"
+PORT_ATTEMPTS = 3
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -290,16 +295,36 @@ class ChaosStack:
         python = [sys.executable, "-m", "cli"]
         if await run_command([*python, "migrate"], env=self.env()) != 0:
             raise RuntimeError(f"campaigns migrate failed on schema {self.schema}")
-        self.start_part("sandbox", [*python, "sandbox"])
-        if self.ledger == "evm":  # a worker on the chain asks the sandbox where it is at start
-            await self._sandbox_ready()
+        # Before the workers: they are given its URL (and one on the chain asks it at start).
+        await self._start_listening("sandbox", [*python, "sandbox"], self._sandbox_ready)
         for name in self.worker_names:
             # Each worker serves its own metrics; the first keeps worker_metrics_port.
             port = self.worker_metrics_port if name == "worker" else free_port()
             argv = self._profiled(name, [*python, "worker"])
             self.start_part(name, argv, {"CAMPAIGNS_WORKER_METRICS_PORT": str(port)})
-        self.start_part("api", self._profiled("api", [*python, "api"]))
-        await self._sandbox_ready()
+        await self._start_listening("api", self._profiled("api", [*python, "api"]), self._api_ready)
+
+    async def _start_listening(
+        self, name: str, argv: list[str], ready: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Start a part that listens on the port ``free_port`` chose when the stack was made.
+        Any outgoing connection since (a worker's, PostgreSQL's, the dev server's own) may
+        have been given that port as its source port, from the same ephemeral range; a part
+        that exits saying so starts again on a port chosen now."""
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self.start_part(name, argv)
+            try:
+                await ready()
+                return
+            except PartExited as exited:
+                if PORT_TAKEN not in str(exited) or attempt == PORT_ATTEMPTS:
+                    raise
+            if name == "api":
+                self.api_port = free_port()
+            else:
+                self.sandbox_port = free_port()
+
+    async def _api_ready(self) -> None:
         await wait_until(
             "the API",
             lambda: self.part_answers("api", f"{self.api_url}/readyz"),

@@ -4,6 +4,7 @@ its log, not after the three-minute readiness deadline with the log deleted."""
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 
@@ -43,3 +44,25 @@ async def test_a_live_sandbox_that_answers_is_ready(tmp_path: Path) -> None:
         assert process is not None and process.poll() is None
     finally:
         stack.stop_part("sandbox")
+
+
+async def test_a_listening_part_whose_port_was_taken_starts_again_on_another(
+    tmp_path: Path,
+) -> None:
+    # The port was free when the stack chose it; by the time the part starts, something
+    # (here a listener, in a real run any outgoing connection's source port) holds it.
+    taken = free_port()
+    stack = ChaosStack(tmp_path, "postgresql://unused", sandbox_port=taken)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", taken))
+        holder.listen()
+        sandbox = [sys.executable, "-m", "cli", "sandbox"]
+        try:
+            await stack._start_listening("sandbox", sandbox, stack._sandbox_ready)
+            assert stack.sandbox_port != taken
+            process = stack.parts["sandbox"].process
+            assert process is not None and process.poll() is None
+            assert str(stack.sandbox_port) in stack.sandbox_url
+        finally:
+            stack.stop_part("sandbox")
+            await stack.wait_exit("sandbox")
