@@ -5,7 +5,7 @@ The server answers a query for a task queue nobody has polled for ``NO_POLL_WIND
 query's deadline, less one second for the answer to travel back. On a loaded server that
 second runs out and the client sees its own timeout instead ("did not answer in time"), for
 as long as the load lasts. Asking the task queue when a worker last began to poll it tells
-the two apart (tests/api/test_temporal_stalls.py).
+the two apart (tests/api/test_worker_presence.py, tests/api/test_temporal_stalls.py).
 """
 
 from __future__ import annotations
